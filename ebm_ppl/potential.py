@@ -1,0 +1,333 @@
+"""Potentials: one object that every part of ebm_ppl consumes.
+
+Every sign convention of the library lives here:
+
+* an *energy* ``E(x)`` is an unnormalised negative log density, ``p(x) ∝ exp(-E(x)/T)``;
+* a *potential* (NumPyro's ``potential_fn``) is ``-log p(x) = E(x)/T`` up to a constant;
+* a *logdensity* (BlackJAX's ``logdensity_fn``) is ``log p(x) = -E(x)/T``;
+* the *score* is ``∇ log p(x) = -∇E(x)/T``.
+
+A :class:`Potential` is a JAX pytree: its parameters and temperature are *leaves*
+(traced), its functions are static metadata. Passing a potential as an argument of a
+jitted function therefore reuses the compiled code when only the parameter values change
+(contrastive-divergence training, re-fitted energies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
+
+__all__ = ["Potential"]
+
+_KINDS = ("energy", "logdensity", "model")
+
+
+def _describe(tree: Any) -> str:
+    return str(jax.tree.map(lambda leaf: f"{leaf.dtype}{list(leaf.shape)}", tree))
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True, eq=False)
+class Potential:
+    """An unnormalised density in the three sign conventions of the JAX ecosystem.
+
+    Build one with :meth:`from_energy`, :meth:`from_logdensity` or :meth:`from_model`;
+    do not call the constructor directly.
+
+    Attributes
+    ----------
+    fn
+        The user's function: an energy, a log density or NumPyro's potential.
+    params
+        Parameters passed as first argument of an energy (``None`` for ``E(x)``).
+    temperature
+        Temperature ``T`` of ``p ∝ exp(-E/T)`` (1 for log densities and models).
+    kind
+        ``"energy"``, ``"logdensity"`` or ``"model"``.
+    has_params
+        Whether ``fn`` takes ``(params, x)``.
+    postprocess_fn
+        For models: maps an unconstrained position to the constrained sample sites.
+    init_fn
+        For models: ``init_fn(rng_key) -> position`` drawn with the model's init strategy.
+    example_spec
+        ``(treedef, leaves)`` of the expected position's ``jax.ShapeDtypeStruct`` s,
+        when known (hashable, so it can be static); see :attr:`example`.
+    """
+
+    fn: Callable = dataclasses.field(metadata=dict(static=True))
+    params: Any = None
+    temperature: Any = 1.0
+    kind: str = dataclasses.field(default="energy", metadata=dict(static=True))
+    has_params: bool = dataclasses.field(default=False, metadata=dict(static=True))
+    postprocess_fn: Callable | None = dataclasses.field(
+        default=None, metadata=dict(static=True)
+    )
+    init_fn: Callable | None = dataclasses.field(default=None, metadata=dict(static=True))
+    example_spec: Any = dataclasses.field(default=None, metadata=dict(static=True))
+
+    @property
+    def example(self) -> Any:
+        """``jax.ShapeDtypeStruct`` pytree of the expected position, or ``None``."""
+        if self.example_spec is None:
+            return None
+        treedef, leaves = self.example_spec
+        return jax.tree.unflatten(treedef, leaves)
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_energy(
+        cls,
+        energy_fn: Callable[..., Array],
+        params: ArrayLikeTree | None = None,
+        temperature: float = 1.0,
+        *,
+        example: ArrayLikeTree | None = None,
+    ) -> Potential:
+        r"""Wrap an energy ``E(x)`` or ``E(params, x)``.
+
+        .. math:: \log p(x) = -E_\theta(x) / T + \text{const}
+
+        Parameters
+        ----------
+        energy_fn
+            JAX-traceable ``energy_fn(x) -> scalar``, or ``energy_fn(params, x) -> scalar``
+            when ``params`` is given (a Flax ``module.apply``, an Equinox module call...).
+        params
+            Parameters pytree; ``None`` means ``energy_fn`` takes ``x`` only.
+        temperature
+            ``T > 0``. ``T > 1`` flattens the density, ``T < 1`` sharpens it.
+        example
+            Optional example position (array, pytree or ``jax.ShapeDtypeStruct``). When
+            given, the energy is traced once with :func:`jax.eval_shape` and a non-scalar
+            output, a wrong input shape or a non-traceable function raises here.
+
+        Returns
+        -------
+        Potential
+
+        Raises
+        ------
+        TypeError
+            If ``energy_fn`` is not callable.
+        ValueError
+            If ``temperature <= 0`` or the energy fails the shape check.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> pot = Potential.from_energy(lambda x: 0.5 * jnp.sum(x**2), example=jnp.zeros(2))
+        >>> float(pot.logdensity_fn(jnp.ones(2)))
+        -1.0
+        """
+        if not callable(energy_fn):
+            raise TypeError(f"energy_fn must be callable, got {type(energy_fn).__name__}")
+        _check_temperature(temperature)
+        pot = cls(
+            fn=energy_fn,
+            params=params,
+            temperature=jnp.asarray(temperature, dtype=jnp.result_type(float)),
+            kind="energy",
+            has_params=params is not None,
+            example_spec=_as_spec(example),
+        )
+        if example is not None:
+            pot.check(example, name="example")
+        return pot
+
+    @classmethod
+    def from_logdensity(
+        cls, logdensity_fn: Callable[[ArrayTree], Array], *, example: ArrayLikeTree | None = None
+    ) -> Potential:
+        """Wrap a BlackJAX-style ``logdensity_fn(x) -> log p(x)``.
+
+        Parameters
+        ----------
+        logdensity_fn
+            JAX-traceable function returning a scalar log density (up to a constant).
+        example
+            Optional example position, checked as in :meth:`from_energy`.
+        """
+        if not callable(logdensity_fn):
+            raise TypeError(
+                f"logdensity_fn must be callable, got {type(logdensity_fn).__name__}"
+            )
+        pot = cls(fn=logdensity_fn, kind="logdensity", example_spec=_as_spec(example))
+        if example is not None:
+            pot.check(example, name="example")
+        return pot
+
+    @classmethod
+    def from_model(
+        cls, model: Callable, *model_args: Any, rng_key: PRNGKey | int = 0, **model_kwargs: Any
+    ) -> Potential:
+        """Turn a NumPyro model into a potential over its unconstrained space.
+
+        Uses :func:`numpyro.infer.util.initialize_model`, so constrained sites (a scale
+        with a positive support, say) are sampled on the real line and mapped back with
+        :meth:`constrain`, Jacobian included in the potential.
+
+        Parameters
+        ----------
+        model
+            A NumPyro model (a Python callable with ``numpyro.sample`` statements).
+        *model_args, **model_kwargs
+            Arguments of the model (observed data...), fixed into the potential.
+        rng_key
+            Key (or integer seed) used once to trace the model and find its sites.
+
+        Examples
+        --------
+        >>> import numpyro, numpyro.distributions as dist
+        >>> def model(y):
+        ...     mu = numpyro.sample("mu", dist.Normal(0, 1))
+        ...     numpyro.sample("y", dist.Normal(mu, 1), obs=y)
+        >>> pot = Potential.from_model(model, jnp.array([0.5, 1.0]))
+        >>> sorted(pot.example)
+        ['mu']
+        """
+        from numpyro.infer import init_to_uniform
+        from numpyro.infer.util import initialize_model
+
+        if not callable(model):
+            raise TypeError(f"model must be callable, got {type(model).__name__}")
+        key = jax.random.key(rng_key) if isinstance(rng_key, int) else rng_key
+        info = initialize_model(
+            key, model, model_args=model_args, model_kwargs=model_kwargs,
+            init_strategy=init_to_uniform,
+        )
+        z0 = info.param_info.z
+        if not z0:
+            raise ValueError("model has no latent sample sites to sample (all sites observed)")
+
+        def init_fn(rng_key: PRNGKey) -> ArrayTree:
+            return initialize_model(
+                rng_key, model, model_args=model_args, model_kwargs=model_kwargs,
+                init_strategy=init_to_uniform,
+            ).param_info.z
+
+        return cls(
+            fn=info.potential_fn,
+            kind="model",
+            postprocess_fn=info.postprocess_fn,
+            init_fn=init_fn,
+            example_spec=_as_spec(z0),
+        )
+
+    # ------------------------------------------------------------------ evaluation
+    def logdensity_fn(self, x: ArrayTree) -> Array:
+        """``log p(x)`` up to a constant (BlackJAX sign)."""
+        if self.kind == "energy":
+            energy = self.fn(self.params, x) if self.has_params else self.fn(x)
+            return -energy / self.temperature
+        if self.kind == "logdensity":
+            return self.fn(x)
+        return -self.fn(x)
+
+    def potential_fn(self, x: ArrayTree) -> Array:
+        """``-log p(x)`` up to a constant (NumPyro sign)."""
+        return -self.logdensity_fn(x)
+
+    def energy_fn(self, x: ArrayTree) -> Array:
+        """The energy ``E(x)`` itself (``= T · potential``)."""
+        return self.potential_fn(x) * self.temperature
+
+    def score(self, x: ArrayTree) -> ArrayTree:
+        """``∇ log p(x) = -∇E(x)/T``."""
+        return jax.grad(self.logdensity_fn)(x)
+
+    def with_params(self, params: ArrayLikeTree) -> Potential:
+        """The same potential with new parameter values (no recompilation)."""
+        if not self.has_params:
+            raise ValueError("this potential was built without params; cannot replace them")
+        return dataclasses.replace(self, params=params)
+
+    def constrain(self, x: ArrayTree) -> dict[str, Array]:
+        """Map an unconstrained position to the model's constrained sample sites.
+
+        For potentials not built from a model, this is the identity.
+        """
+        if self.postprocess_fn is None:
+            return x
+        return self.postprocess_fn(x)
+
+    # ------------------------------------------------------------------ validation
+    def check(self, position: ArrayLikeTree, name: str = "position") -> None:
+        """Trace the log density on ``position``'s shape (no compute) and validate it.
+
+        Raises
+        ------
+        ValueError
+            If the density does not return a real scalar, or if the position does not
+            match the expected structure.
+        """
+        struct = _as_struct(position)
+        if self.example is not None:
+            expected = jax.tree.structure(self.example)
+            got = jax.tree.structure(struct)
+            shapes_ok = expected == got and all(
+                a.shape == b.shape
+                for a, b in zip(jax.tree.leaves(self.example), jax.tree.leaves(struct))
+            )
+            if not shapes_ok:
+                raise ValueError(
+                    f"{name} must have the structure and shapes {_describe(self.example)}, "
+                    f"got {_describe(struct)}"
+                )
+        try:
+            out = jax.eval_shape(self.logdensity_fn, struct)
+        except Exception as err:  # noqa: BLE001 - re-raised with context
+            raise ValueError(
+                f"the {self.kind} function could not be traced with JAX on a {name} of "
+                f"shape {_describe(struct)} ({type(err).__name__}: {err}); it must be a "
+                "jax-traceable function of one position"
+            ) from err
+        if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
+            shape = getattr(out, "shape", type(out).__name__)
+            raise ValueError(
+                f"the {self.kind} function must return a scalar, got shape {shape} for a "
+                f"{name} of shape {_describe(struct)}"
+            )
+        if not jnp.issubdtype(out.dtype, jnp.floating):
+            raise ValueError(
+                f"the {self.kind} function must return a floating-point scalar, got dtype "
+                f"{out.dtype}"
+            )
+
+    def __repr__(self) -> str:
+        name = getattr(self.fn, "__name__", type(self.fn).__name__)
+        return f"Potential(kind={self.kind!r}, fn={name}, has_params={self.has_params})"
+
+
+def _check_temperature(temperature: Any) -> None:
+    if isinstance(temperature, jax.core.Tracer):
+        return
+    t = np.asarray(temperature)
+    if t.shape != () or not np.isfinite(t) or t <= 0:
+        raise ValueError(f"temperature must be a finite scalar > 0, got {temperature!r}")
+
+
+def _as_struct(tree: Any) -> Any:
+    if tree is None:
+        return None
+    return jax.tree.map(
+        lambda leaf: leaf
+        if isinstance(leaf, jax.ShapeDtypeStruct)
+        else jax.ShapeDtypeStruct(np.shape(leaf), jnp.result_type(leaf)),
+        tree,
+    )
+
+
+def _as_spec(tree: Any) -> Any:
+    if tree is None:
+        return None
+    leaves, treedef = jax.tree.flatten(_as_struct(tree))
+    return treedef, tuple(leaves)
