@@ -1,0 +1,123 @@
+"""Conversion to ArviZ: the only module that builds ``arviz.InferenceData`` from draws.
+
+ebm_ppl pins ArviZ 0.23 (``InferenceData``); ArviZ 1.x returns ``xarray.DataTree`` and
+would only need changes here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)  # ArviZ's "undergoing a refactor" notice
+    import arviz as az
+
+__all__ = ["az", "position_names", "to_inference_data", "run_attrs", "read_config"]
+
+CONFIG_ATTR = "ebm_ppl_config"
+
+
+def _sanitize(name: str) -> str:
+    name = re.sub(r"[^0-9a-zA-Z_]+", "_", name).strip("_")
+    return name or "x"
+
+
+def position_names(tree: Any) -> list[str]:
+    """Variable names for the leaves of a position pytree.
+
+    A bare array is ``"x"``; a dict uses its keys; other pytrees use their key paths
+    (``"[0]"`` becomes ``"x_0"``).
+    """
+    import jax
+
+    paths = jax.tree_util.tree_flatten_with_path(tree)[0]
+    if len(paths) == 1 and not paths[0][0]:
+        return ["x"]
+    names = []
+    for path, _ in paths:
+        parts = []
+        for entry in path:
+            for attr in ("key", "name", "idx"):
+                if hasattr(entry, attr):
+                    parts.append(str(getattr(entry, attr)))
+                    break
+        name = _sanitize("_".join(parts))
+        if name[0].isdigit():
+            name = "x_" + name
+        names.append(name)
+    if len(set(names)) != len(names):
+        names = [f"{n}_{i}" for i, n in enumerate(names)]
+    return names
+
+
+def run_attrs(config: dict[str, Any]) -> dict[str, Any]:
+    """netCDF-safe attrs: versions plus the run configuration as a JSON string."""
+    import blackjax
+    import jax
+    import numpyro
+
+    from ebm_ppl import __version__
+
+    attrs = {
+        "inference_library": "ebm_ppl",
+        "inference_library_version": __version__,
+        "jax_version": jax.__version__,
+        "blackjax_version": blackjax.__version__,
+        "numpyro_version": numpyro.__version__,
+        CONFIG_ATTR: json.dumps(config, default=_json_default, sort_keys=True),
+    }
+    return attrs
+
+
+def read_config(idata: az.InferenceData) -> dict[str, Any]:
+    """The run configuration stored by :func:`ebm_ppl.sample` (empty if absent)."""
+    for group in ("posterior", "sample_stats"):
+        if hasattr(idata, group):
+            raw = getattr(idata, group).attrs.get(CONFIG_ATTR)
+            if raw:
+                return json.loads(raw)
+    return {}
+
+
+def _json_default(value: Any) -> Any:
+    arr = np.asarray(value)
+    return arr.tolist()
+
+
+def to_inference_data(
+    posterior: dict[str, np.ndarray],
+    sample_stats: dict[str, np.ndarray],
+    *,
+    warmup_posterior: dict[str, np.ndarray] | None = None,
+    warmup_sample_stats: dict[str, np.ndarray] | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> az.InferenceData:
+    """Build an InferenceData from ``(chain, draw, ...)`` arrays.
+
+    Parameters
+    ----------
+    posterior, sample_stats
+        Name -> array of shape ``(chain, draw, ...)``. Stat names follow ArviZ
+        (``lp``, ``acceptance_rate``, ``diverging``, ``step_size``, ``energy``,
+        ``n_steps``, ``tree_depth``).
+    warmup_posterior, warmup_sample_stats
+        Optional warm-up draws, stored as ``warmup_*`` groups.
+    attrs
+        Global attributes (run configuration, versions).
+    """
+    save_warmup = warmup_posterior is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "More chains than draws" on short runs
+        return az.from_dict(
+            posterior=posterior,
+            sample_stats=sample_stats,
+            warmup_posterior=warmup_posterior,
+            warmup_sample_stats=warmup_sample_stats,
+            save_warmup=save_warmup,
+            attrs=attrs or {},
+        )

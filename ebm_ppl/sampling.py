@@ -1,0 +1,605 @@
+"""``ebm_ppl.sample``: validate, initialise, warm up, then ``vmap`` (chains) × ``scan``.
+
+Design notes
+------------
+* Chains run under ``jax.vmap``; steps run under ``jax.lax.scan`` in chunks of a fixed
+  number of draws. The Python loop is over chunks only: it moves the progress bar,
+  streams draws to host memory, and lets Ctrl-C keep what was finished.
+* The random key of chain ``c`` at step ``s`` is ``fold_in(fold_in(key, s), c)``: draws do
+  not depend on the chunk size, and a run can be resumed or extended bitwise.
+* Kernels and potentials are pytrees whose numbers are traced: a second call with the
+  same potential function, kernel type and shapes reuses the compiled chunk, whatever
+  the seed, init, step size, parameter values, ``num_samples``, ``num_warmup`` or
+  ``thin`` (the last partial chunk is masked rather than compiled at another length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
+from blackjax.adaptation.step_size import dual_averaging_adaptation
+from blackjax.adaptation.window_adaptation import build_schedule
+from jax.flatten_util import ravel_pytree
+
+from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
+from ebm_ppl.inference_data import az, position_names, run_attrs, to_inference_data
+from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.potential import Potential
+
+__all__ = ["sample", "SamplerState", "DEFAULT_CHUNK_SIZE"]
+
+#: Draws per compiled chunk (progress-bar granularity; fixed so that the number of
+#: draws never changes the compiled code).
+DEFAULT_CHUNK_SIZE = 100
+
+#: Robbins–Monro gain exponent for random-walk scale adaptation: γ_t = t^{-0.6}
+#: satisfies Σγ = ∞, Σγ² < ∞ (Andrieu & Thoms 2008).
+_RM_EXPONENT = 0.6
+
+_STAT_NAMES = {
+    "acceptance_rate": "acceptance_rate",
+    "is_divergent": "diverging",
+    "energy": "energy",
+    "num_integration_steps": "n_steps",
+    "tree_depth": "tree_depth",
+}
+
+
+class SamplerState(NamedTuple):
+    """Everything needed to continue a run: kernel states, tuned parameters, step."""
+
+    kernel_state: Any
+    parameters: dict
+    step: int
+
+
+class _WarmupState(NamedTuple):
+    da_state: Any
+    mm_state: Any
+    log_scale: Array
+    count: Array
+
+
+# ---------------------------------------------------------------------- validation
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _as_key(seed: int | PRNGKey) -> PRNGKey:
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return jax.random.key(int(seed))
+    if isinstance(seed, jax.Array) and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
+        return seed
+    if isinstance(seed, jax.Array) and seed.dtype == jnp.uint32 and seed.shape == (2,):
+        return jax.random.wrap_key_data(seed)
+    raise ValueError(f"seed must be an integer or a jax.random key, got {seed!r}")
+
+
+def _to_float(tree: ArrayLikeTree, name: str) -> ArrayTree:
+    def convert(leaf: Any) -> Array:
+        arr = jnp.asarray(leaf)
+        if jnp.issubdtype(arr.dtype, jnp.floating):
+            return arr
+        if jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_:
+            return arr.astype(jnp.result_type(float))
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+
+    try:
+        return jax.tree.map(convert, tree)
+    except TypeError as err:
+        raise ValueError(f"{name} must be an array or a pytree of arrays ({err})") from None
+
+
+def _is_batch(pot: Potential, init: ArrayTree, num_chains: int) -> bool:
+    leaves = jax.tree.leaves(init)
+    leading = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
+    if leading != {num_chains}:
+        return False
+    if pot.example is not None:
+        batched = [(num_chains, *s.shape) for s in jax.tree.leaves(pot.example)]
+        return [np.shape(leaf) for leaf in leaves] == batched
+    return all(np.ndim(leaf) >= 2 for leaf in leaves)
+
+
+def _initial_positions(
+    pot: Potential, init: ArrayLikeTree | None, num_chains: int, key: PRNGKey, jitter: float
+) -> ArrayTree:
+    if init is None:
+        if pot.init_fn is None:
+            raise ValueError(
+                "init is required for a potential built from an energy or a log density "
+                "(pass one position, or a batch of num_chains positions); only "
+                "Potential.from_model can draw initial positions itself"
+            )
+        keys = jax.random.key_data(jax.random.split(key, num_chains))
+        return pot.init_fn(keys)
+    init = _to_float(init, "init")
+    if _is_batch(pot, init, num_chains):
+        return init
+    pot.check(init, name="init")
+    leaves, treedef = jax.tree.flatten(init)
+    keys = jax.random.split(key, len(leaves))
+    batch = [
+        x[None] + jitter * jax.random.normal(k, (num_chains, *jnp.shape(x)), x.dtype)
+        if jitter > 0 else jnp.broadcast_to(x, (num_chains, *jnp.shape(x)))
+        for k, x in zip(keys, leaves)
+    ]
+    return jax.tree.unflatten(treedef, batch)
+
+
+def _check_finite_start(pot: Potential, positions: ArrayTree) -> None:
+    logdensity, grad = _value_and_grad_batch(pot, positions)
+    grad_ok = [jnp.all(jnp.isfinite(g.reshape(g.shape[0], -1)), axis=1)
+               for g in jax.tree.leaves(grad)]
+    ok = np.array(jnp.isfinite(logdensity) & jnp.all(jnp.stack(grad_ok), axis=0))
+    if not ok.all():
+        bad = np.flatnonzero(~ok).tolist()
+        values = np.asarray(logdensity)[bad].tolist()
+        raise ValueError(
+            f"the log density or its gradient is not finite at the initial position of "
+            f"chain(s) {bad} (log density {values}); start inside the support"
+        )
+
+
+@jax.jit
+def _value_and_grad_batch(pot: Potential, positions: ArrayTree) -> tuple[Array, ArrayTree]:
+    return jax.vmap(jax.value_and_grad(pot.logdensity_fn))(positions)
+
+
+# ---------------------------------------------------------------------- chains
+def _chain_keys(key: PRNGKey, step: Array, num_chains: int) -> PRNGKey:
+    step_key = jax.random.fold_in(key, step)
+    return jax.vmap(jax.random.fold_in, (None, 0))(step_key, jnp.arange(num_chains))
+
+
+def _step_chains(kernel: Kernel, pot: Potential, parameters: dict, states: Any, keys: PRNGKey):
+    static = dict(kernel.static_parameters)
+
+    def one(key, state, params):
+        return kernel.kernel_fn(key, state, pot.logdensity_fn, **params, **static)
+
+    return jax.vmap(one)(keys, states, parameters)
+
+
+def _summarise_info(infos: Any) -> dict[str, Array]:
+    """Keep the stats ArviZ knows from a kernel info (one step, all chains)."""
+    return {
+        stat: getattr(infos, field)
+        for field, stat in _STAT_NAMES.items()
+        if hasattr(infos, field)
+    }
+
+
+def _merge_thin(acc: dict[str, Array], new: dict[str, Array], j: Array) -> dict[str, Array]:
+    """Combine stats of thinned steps: mean acceptance, any divergence, last others."""
+    out = {}
+    for name, value in new.items():
+        if name == "acceptance_rate":
+            out[name] = acc[name] + (value - acc[name]) / (j + 1)
+        elif name == "diverging":
+            out[name] = acc[name] | value
+        else:
+            out[name] = value
+    return out
+
+
+@partial(jax.jit, static_argnames=("chunk_size", "scheme"))
+def _run_chunk(
+    kernel: Kernel,
+    pot: Potential,
+    parameters: dict,
+    states: Any,
+    warmup: _WarmupState | None,
+    schedule: Array,
+    key: PRNGKey,
+    first_step: Array,
+    num_valid: Array,
+    thin: Array,
+    *,
+    chunk_size: int,
+    scheme: str,
+):
+    """Run ``chunk_size`` draws (``thin`` kernel steps each) of all chains.
+
+    ``scheme`` is ``"sample"`` (no adaptation) or the warm-up scheme of the kernel.
+    Draws with index ``>= num_valid`` are computed but leave the carry unchanged.
+    """
+    num_chains = jax.tree.leaves(states)[0].shape[0]
+    stats_struct = jax.eval_shape(
+        lambda: _summarise_info(
+            _step_chains(kernel, pot, parameters, states, _chain_keys(key, 0, num_chains))[1]
+        )
+    )
+    zero_stats = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), stats_struct)
+
+    def draw(carry, xs):
+        states, parameters, warmup = carry
+        index, stage = xs
+        valid = index < num_valid
+        base_step = first_step + index * thin
+
+        def body(j, inner):
+            states, stats = inner
+            keys = _chain_keys(key, base_step + j, num_chains)
+            new_states, info = _step_chains(kernel, pot, parameters, states, keys)
+            return new_states, _merge_thin(stats, _summarise_info(info), j)
+
+        new_states, stats = jax.lax.fori_loop(0, thin, body, (states, zero_stats))
+        new_parameters, new_warmup = parameters, warmup
+        if scheme != "sample":
+            new_parameters, new_warmup = jax.vmap(
+                partial(_adapt_step, kernel, scheme, stage)
+            )(parameters, warmup, new_states.position, stats["acceptance_rate"])
+        carry = (new_states, new_parameters, new_warmup)
+        carry = jax.tree.map(lambda new, old: jnp.where(valid, new, old), carry,
+                             (states, parameters, warmup))
+        out = {"position": new_states.position, "lp": new_states.logdensity, **stats}
+        out["step_size"] = _step_size_stat(kernel, parameters, num_chains)
+        return carry, out
+
+    xs = (jnp.arange(chunk_size), schedule)
+    (states, parameters, warmup), draws = jax.lax.scan(draw, (states, parameters, warmup), xs)
+    return states, parameters, warmup, draws
+
+
+def _step_size_stat(kernel: Kernel, parameters: dict, num_chains: int) -> Array:
+    """Per-chain step size (random-walk scale for MH, NaN when the kernel has none)."""
+    if "step_size" in parameters:
+        return parameters["step_size"]
+    if kernel.adaptation == "scale" or (
+        "proposal" in parameters and isinstance(parameters["proposal"].params, dict)
+        and "scale" in parameters["proposal"].params
+    ):
+        return _scale_of(parameters)
+    return jnp.full((num_chains,), jnp.nan)
+
+
+# ---------------------------------------------------------------------- warm-up
+def _scale_of(parameters: dict) -> Array:
+    return parameters["proposal"].params["scale"]
+
+
+def _with_scale(parameters: dict, scale: Array) -> dict:
+    proposal = parameters["proposal"]
+    new = dataclasses.replace(proposal, params={**proposal.params, "scale": scale})
+    return {**parameters, "proposal": new}
+
+
+def _warmup_init(kernel: Kernel, parameters: dict, position: ArrayTree) -> _WarmupState:
+    """Per-chain warm-up state (called under vmap)."""
+    da_init, _, _ = dual_averaging_adaptation(kernel.target_acceptance_rate)
+    mm_init, _, _ = mass_matrix_adaptation(is_diagonal_matrix=True)
+    flat, _ = ravel_pytree(position)
+    step_size = parameters.get("step_size", jnp.asarray(1.0, flat.dtype))
+    log_scale = jnp.log(_scale_of(parameters)) if kernel.adaptation == "scale" else 0.0
+    return _WarmupState(
+        da_state=da_init(step_size),
+        mm_state=mm_init(flat.shape[0]),
+        log_scale=jnp.asarray(log_scale, flat.dtype),
+        count=jnp.asarray(0, jnp.int32),
+    )
+
+
+def _adapt_step(
+    kernel: Kernel, scheme: str, stage: Array, parameters: dict, warmup: _WarmupState,
+    position: ArrayTree, acceptance_rate: Array,
+) -> tuple[dict, _WarmupState]:
+    """One adaptation update for one chain."""
+    target = kernel.target_acceptance_rate
+    count = warmup.count + 1
+    if scheme == "scale":
+        gain = count.astype(acceptance_rate.dtype) ** -_RM_EXPONENT
+        log_scale = warmup.log_scale + gain * (acceptance_rate - target)
+        return _with_scale(parameters, jnp.exp(log_scale)), warmup._replace(
+            log_scale=log_scale, count=count
+        )
+    _, da_update, da_final = dual_averaging_adaptation(target)
+    da_state = da_update(warmup.da_state, acceptance_rate)
+    if scheme == "step_size":
+        step_size = jnp.exp(da_state.log_step_size)
+        return {**parameters, "step_size": step_size}, warmup._replace(
+            da_state=da_state, count=count
+        )
+    # "window": Stan's schedule, stage = (slow?, end of slow window?)
+    da_init, _, _ = dual_averaging_adaptation(target)
+    _, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
+    is_slow, is_window_end = stage[0] == 1, stage[1] == 1
+    flat, _ = ravel_pytree(position)
+    mm_state = jax.lax.cond(
+        is_slow, lambda m: mm_update(m, flat), lambda m: m, warmup.mm_state
+    )
+
+    def end_window(args):
+        mm_state, da_state = args
+        mm_state = mm_final(mm_state)
+        return mm_state, da_init(da_final(da_state))
+
+    mm_state, da_state = jax.lax.cond(
+        is_window_end, end_window, lambda a: a, (mm_state, da_state)
+    )
+    parameters = {
+        **parameters,
+        "step_size": jnp.exp(da_state.log_step_size),
+        "inverse_mass_matrix": mm_state.inverse_mass_matrix,
+    }
+    return parameters, warmup._replace(da_state=da_state, mm_state=mm_state, count=count)
+
+
+def _finalise_warmup(kernel: Kernel, scheme: str, parameters: dict, warmup: _WarmupState) -> dict:
+    if scheme in ("step_size", "window"):
+        _, _, da_final = dual_averaging_adaptation(kernel.target_acceptance_rate)
+        return {**parameters, "step_size": jax.vmap(da_final)(warmup.da_state)}
+    return parameters
+
+
+def _per_chain_parameters(kernel: Kernel, position: ArrayTree, num_chains: int) -> dict:
+    parameters = dict(kernel.parameters)
+    if "inverse_mass_matrix" in parameters and parameters["inverse_mass_matrix"] is None:
+        flat, _ = ravel_pytree(position)
+        parameters["inverse_mass_matrix"] = jnp.ones(flat.shape, flat.dtype)
+    return jax.tree.map(
+        lambda leaf: jnp.broadcast_to(jnp.asarray(leaf), (num_chains, *jnp.shape(leaf))),
+        parameters,
+    )
+
+
+# ---------------------------------------------------------------------- driver
+def _run_phase(
+    kernel, pot, parameters, states, warmup, key, first_step, num_draws, thin, chunk_size,
+    scheme, schedule, bar, keep, postprocess,
+):
+    """Loop over chunks; returns final carry and the host-side draws of ``keep`` chunks."""
+    collected: list[dict[str, np.ndarray]] = []
+    num_chunks = math.ceil(num_draws / chunk_size) if num_draws else 0
+    done = 0
+    interrupted = False
+    try:
+        for c in range(num_chunks):
+            n_valid = min(chunk_size, num_draws - done)
+            sched = np.zeros((chunk_size, 2), np.int32)
+            if schedule is not None:
+                sched[:n_valid] = schedule[done:done + n_valid]
+            states, parameters, warmup, draws = _run_chunk(
+                kernel, pot, parameters, states, warmup, jnp.asarray(sched), key,
+                jnp.asarray(first_step + done * thin), jnp.asarray(n_valid),
+                jnp.asarray(thin), chunk_size=chunk_size, scheme=scheme,
+            )
+            if keep:
+                if postprocess is not None:
+                    draws["position"] = postprocess(draws["position"])
+                host = jax.tree.map(lambda a: np.asarray(a[:n_valid]), draws)
+                collected.append(host)
+            else:
+                jax.block_until_ready(states)
+            done += n_valid
+            if bar is not None:
+                bar.update(n_valid)
+                last = jax.device_get(draws["acceptance_rate"][n_valid - 1])
+                bar.set_postfix(acc=f"{float(np.mean(last)):.2f}", refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+    return states, parameters, warmup, collected, done, interrupted
+
+
+def sample(
+    pot: Potential,
+    kernel: Kernel,
+    init: ArrayLikeTree | None = None,
+    *,
+    num_samples: int = 1000,
+    num_warmup: int = 1000,
+    num_chains: int = 4,
+    seed: int | PRNGKey = 0,
+    adapt: bool = True,
+    thin: int = 1,
+    progress: bool = True,
+    save_warmup: bool = False,
+    jitter: float = 0.1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> az.InferenceData:
+    r"""Run ``num_chains`` chains of ``kernel`` on ``pot`` and return ArviZ InferenceData.
+
+    Parameters
+    ----------
+    pot
+        The target, a :class:`~ebm_ppl.Potential`.
+    kernel
+        An :mod:`ebm_ppl.kernels` kernel (``ula``, ``mala``, ``hmc``, ``nuts``, ``mh``...).
+    init
+        One position (broadcast to all chains with Gaussian ``jitter``), a batch of
+        ``num_chains`` positions (leading axis), or None to draw from a model's init
+        strategy (raises for energies, which have none).
+    num_samples
+        Draws kept per chain (each ``thin`` kernel steps apart).
+    num_warmup
+        Warm-up steps per chain, discarded. With ``adapt=True`` they tune the kernel:
+        Stan's window adaptation (step size and diagonal inverse mass matrix) for HMC
+        and NUTS, dual averaging of the step size for MALA, Robbins–Monro adaptation of
+        the scale for random-walk MH (:math:`\log s \mathrel{+}= t^{-0.6}(\alpha_t -
+        \alpha^\star)`), none for ULA (its step size sets its bias; see
+        :func:`ebm_ppl.diagnostics.ula_bias`). Each chain adapts on its own.
+    num_chains
+        Independent chains, run in parallel under ``jax.vmap``.
+    seed
+        Integer seed or ``jax.random`` key. The same seed gives identical draws.
+    adapt
+        Whether warm-up adapts the kernel's parameters.
+    thin
+        Keep one draw every ``thin`` steps (divergences of skipped steps are kept,
+        acceptance rates averaged).
+    progress
+        Show a tqdm progress bar (updated once per chunk).
+    save_warmup
+        Also store warm-up draws in ``warmup_posterior`` / ``warmup_sample_stats``.
+    jitter
+        Standard deviation of the Gaussian jitter added to a single ``init``.
+    chunk_size
+        Draws per compiled chunk.
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``posterior`` with dims ``(chain, draw, ...)`` (variable ``x`` for an array
+        position, one variable per leaf or model site otherwise, models in their
+        constrained space) and ``sample_stats`` with ``lp``, ``acceptance_rate``,
+        ``diverging``, ``step_size`` and, where the kernel has them, ``energy``,
+        ``n_steps``, ``tree_depth``. The run configuration is in ``attrs``.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments, and when the log density or its gradient is not finite
+        at a chain's initial position (the message names the chains).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, ebm_ppl
+    >>> pot = ebm_ppl.Potential.from_energy(lambda x: 0.5 * jnp.sum(x**2))
+    >>> idata = ebm_ppl.sample(pot, ebm_ppl.kernels.mala(0.5), jnp.zeros(2),
+    ...                        num_samples=200, num_warmup=200, progress=False)
+    >>> idata.posterior["x"].shape
+    (4, 200, 2)
+    """
+    if not isinstance(pot, Potential):
+        raise TypeError(
+            f"pot must be an ebm_ppl.Potential (see Potential.from_energy), got "
+            f"{type(pot).__name__}"
+        )
+    if not isinstance(kernel, Kernel):
+        raise TypeError(
+            f"kernel must be an ebm_ppl.kernels kernel (e.g. kernels.mala(0.1)), got "
+            f"{type(kernel).__name__}"
+        )
+    num_samples = _check_int("num_samples", num_samples, 1)
+    num_warmup = _check_int("num_warmup", num_warmup, 0)
+    num_chains = _check_int("num_chains", num_chains, 1)
+    thin = _check_int("thin", thin, 1)
+    chunk_size = _check_int("chunk_size", chunk_size, 1)
+    if not (isinstance(jitter, (int, float)) and jitter >= 0 and math.isfinite(jitter)):
+        raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}")
+    key = _as_key(seed)
+    key_init, key_warmup, key_sample = jax.random.split(key, 3)
+
+    positions = _initial_positions(pot, init, num_chains, key_init, jitter)
+    one = jax.tree.map(lambda x: x[0], positions)
+    pot.check(one, name="init")
+    _check_finite_start(pot, positions)
+
+    states = jax.vmap(lambda x: kernel.init_fn(x, pot.logdensity_fn))(positions)
+    parameters = _per_chain_parameters(kernel, one, num_chains)
+    scheme = kernel.adaptation if adapt and kernel.adaptation != "none" else "sample"
+    warmup = None
+    if scheme != "sample":
+        warmup = jax.vmap(partial(_warmup_init, kernel))(parameters, positions)
+    schedule = None
+    if scheme == "window" and num_warmup > 0:
+        schedule = np.asarray(build_schedule(num_warmup), np.int32)
+
+    postprocess = None
+    if pot.postprocess_fn is not None:
+        postprocess = jax.jit(jax.vmap(jax.vmap(pot.constrain)))
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num_warmup + num_samples * thin, desc=f"{kernel.name}", unit="step",
+                   leave=True)
+    started = time.perf_counter()
+    try:
+        if bar is not None:
+            bar.set_description(f"{kernel.name} warmup")
+        states, parameters, warmup, warm_draws, warm_done, interrupted = _run_phase(
+            kernel, pot, parameters, states, warmup, key_warmup, 0, num_warmup, 1,
+            chunk_size, scheme, schedule, bar, save_warmup, postprocess,
+        )
+        if interrupted:
+            raise KeyboardInterrupt
+        if scheme != "sample" and num_warmup > 0:
+            parameters = _finalise_warmup(kernel, scheme, parameters, warmup)
+        if bar is not None:
+            bar.set_description(f"{kernel.name} sampling")
+            bar.unit_scale = 1
+        # thinned draws: the progress bar counts kernel steps
+        sample_bar = _ThinBar(bar, thin) if bar is not None else None
+        states, parameters, _, draws, done, interrupted = _run_phase(
+            kernel, pot, parameters, states, None, key_sample, 0, num_samples, thin,
+            chunk_size, "sample", None, sample_bar, True, postprocess,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if interrupted:
+        if not draws:
+            raise KeyboardInterrupt
+        warnings.warn(
+            f"sampling interrupted: returning the {done} of {num_samples} draws per chain "
+            "finished before Ctrl-C",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    elapsed = time.perf_counter() - started
+
+    names = position_names(pot.constrain(one) if postprocess is not None else one)
+    posterior, stats = _assemble(draws, names)
+    warm_post = warm_stats = None
+    if save_warmup and warm_draws:
+        warm_post, warm_stats = _assemble(warm_draws, names)
+    final_step_size = parameters.get("step_size")
+    config = {
+        **kernel.config,
+        "kernel": kernel.name,
+        "seed": seed if isinstance(seed, (int, np.integer)) else None,
+        "num_samples": num_samples,
+        "num_draws": done,
+        "num_warmup": num_warmup,
+        "num_chains": num_chains,
+        "thin": thin,
+        "adapt": bool(adapt),
+        "adaptation": scheme,
+        "interrupted": bool(interrupted),
+        "sampling_time_s": elapsed,
+        "potential_kind": pot.kind,
+    }
+    if final_step_size is not None:
+        config["step_size"] = np.asarray(final_step_size).tolist()
+    if kernel.adaptation == "scale":
+        config["scale"] = np.asarray(_scale_of(parameters)).tolist()
+    idata = to_inference_data(
+        posterior, stats, warmup_posterior=warm_post, warmup_sample_stats=warm_stats,
+        attrs=run_attrs(config),
+    )
+    return idata
+
+
+class _ThinBar:
+    """Progress-bar proxy counting kernel steps of thinned draws."""
+
+    def __init__(self, bar: Any, thin: int) -> None:
+        self._bar, self._thin = bar, thin
+
+    def update(self, n: int) -> None:
+        self._bar.update(n * self._thin)
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        self._bar.set_postfix(**kwargs)
+
+
+def _assemble(chunks: list[dict[str, Any]], names: list[str]) -> tuple[dict, dict]:
+    """Concatenate ``(draw, chain, ...)`` chunks and move chains first."""
+    joined = jax.tree.map(lambda *a: np.concatenate(a, axis=0), *chunks)
+    leaves = jax.tree.leaves(joined.pop("position"))
+    posterior = {name: np.swapaxes(leaf, 0, 1) for name, leaf in zip(names, leaves)}
+    stats = {name: np.swapaxes(value, 0, 1) for name, value in joined.items()}
+    return posterior, stats
