@@ -76,11 +76,14 @@ def run_attrs(config: dict[str, Any]) -> dict[str, Any]:
 
 def read_config(idata: az.InferenceData) -> dict[str, Any]:
     """The run configuration stored by :func:`ebm_ppl.sample` (empty if absent)."""
-    for group in ("posterior", "sample_stats"):
-        if hasattr(idata, group):
-            raw = getattr(idata, group).attrs.get(CONFIG_ATTR)
-            if raw:
-                return json.loads(raw)
+    sources = [idata.attrs] + [
+        getattr(idata, group).attrs for group in ("posterior", "sample_stats")
+        if hasattr(idata, group)
+    ]
+    for attrs in sources:
+        raw = attrs.get(CONFIG_ATTR)
+        if raw:
+            return json.loads(raw)
     return {}
 
 

@@ -24,7 +24,6 @@ state; the kernel object only keeps what the model defines (its potential and
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -499,11 +498,9 @@ def _algorithm_name(algorithm: Any) -> tuple[str, Any]:
     """``(name, blackjax top-level API)`` of a BlackJAX algorithm or its name."""
     if isinstance(algorithm, str):
         api = getattr(blackjax, algorithm, None)
-        if not isinstance(api, blackjax.GenerateSamplingAPI) if hasattr(
-            blackjax, "GenerateSamplingAPI"
-        ) else api is None or not callable(api):
+        if algorithm.startswith("_") or not isinstance(api, blackjax.GenerateSamplingAPI):
             raise ValueError(
-                f"algorithm must name a BlackJAX sampling algorithm (e.g. 'nuts', 'hmc', "
+                "algorithm must name a BlackJAX sampling algorithm (e.g. 'nuts', 'hmc', "
                 f"'mala', 'barker', 'rmh'), got {algorithm!r}"
             )
         return algorithm, api
@@ -614,8 +611,6 @@ class BlackJAXKernel(EBMKernel):
         if "step_size" in params:
             check_positive("step_size", params["step_size"])
         self._params = params
-        init_parameters = inspect.signature(api.init).parameters
-        self._init_takes_key = "rng_key" in init_parameters
         numeric = {"step_size": jnp.asarray(params["step_size"], jnp.result_type(float))} \
             if "step_size" in params else {}
         # A descriptive Kernel (not stepped directly): name, parameters, target.
@@ -634,10 +629,7 @@ class BlackJAXKernel(EBMKernel):
                     rng_key: PRNGKey) -> Any:
         if self._name in _ADAPTED:
             return super()._inner_init(position, logdensity_fn, rng_key)
-        algorithm = self._generic(logdensity_fn)
-        if self._init_takes_key:
-            return algorithm.init(position, rng_key)
-        return algorithm.init(position)
+        return self._generic(logdensity_fn).init(position, rng_key)
 
     def _inner_step(self, rng_key: PRNGKey, inner: Any, logdensity_fn: LogDensityFn,
                     step_size: Array) -> tuple[Any, Any]:

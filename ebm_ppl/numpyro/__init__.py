@@ -1,0 +1,13 @@
+"""NumPyro side of ebm_ppl: energies as distributions, ebm_ppl kernels as MCMC kernels.
+
+* :class:`EnergyDistribution`: ``log_prob = -E/T`` at any ``numpyro.sample`` site.
+* :class:`ULA`, :class:`MH`, :class:`BlackJAXKernel`:
+  :class:`numpyro.infer.mcmc.MCMCKernel` s run by :class:`numpyro.infer.MCMC`
+  (``chain_method="vectorized"`` included); :func:`arviz.from_numpyro` works on the
+  result.
+"""
+
+from ebm_ppl.numpyro.distribution import EnergyDistribution
+from ebm_ppl.numpyro.kernels import MH, ULA, BlackJAXKernel, EBMKernel, EBMKernelState
+
+__all__ = ["EnergyDistribution", "EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel"]
