@@ -56,6 +56,7 @@ Song & Ermon (2020), https://arxiv.org/abs/2006.09011 (``1/σ`` output scaling).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -109,10 +110,10 @@ def _check_config(hidden: Any, activation: Any, quadratic: Any) -> tuple[tuple[i
     return tuple(int(h) for h in hidden), float(quadratic)
 
 
-def _init_mlp(
-    rng_key: PRNGKey, sizes: Sequence[int], activation: str, dtype: DTypeLike | None
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _init_mlp_jit(
+    rng_key: PRNGKey, sizes: tuple[int, ...], activation: str, dtype: Any
 ) -> dict[str, Any]:
-    dtype = jnp.result_type(float) if dtype is None else dtype
     keys = jax.random.split(rng_key, len(sizes) - 1)
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
@@ -126,6 +127,16 @@ def _init_mlp(
         w = math.sqrt(var) * jax.random.normal(keys[i], (fan_in, fan_out), dtype=dtype)
         layers.append({"w": w, "b": jnp.zeros((fan_out,), dtype=dtype)})
     return {"hidden": layers[:-1], "output": layers[-1]}
+
+
+def _init_mlp(
+    rng_key: PRNGKey, sizes: tuple[int, ...], activation: str, dtype: DTypeLike | None
+) -> dict[str, Any]:
+    if isinstance(rng_key, int) and not isinstance(rng_key, bool):
+        rng_key = jax.random.key(rng_key)
+    # one compiled program per configuration instead of one dispatch per layer
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    return _init_mlp_jit(rng_key, sizes, activation, dtype)
 
 
 def _forward(params: Params, h: Array, activation: str) -> Array:
@@ -187,13 +198,13 @@ class MLPEnergy:
         object.__setattr__(self, "hidden", hidden)
         object.__setattr__(self, "quadratic", quadratic)
 
-    def init(self, rng_key: PRNGKey, dim: int, dtype: DTypeLike | None = None) -> Params:
+    def init(self, rng_key: PRNGKey | int, dim: int, dtype: DTypeLike | None = None) -> Params:
         """Draw initial parameters for inputs of dimension ``dim``.
 
         Parameters
         ----------
         rng_key
-            A ``jax.random`` key.
+            A ``jax.random`` key (or an integer seed).
         dim
             Dimension ``d`` of a position.
         dtype
@@ -316,13 +327,13 @@ class NoiseConditionalMLPEnergy:
         object.__setattr__(self, "hidden", hidden)
         object.__setattr__(self, "quadratic", quadratic)
 
-    def init(self, rng_key: PRNGKey, dim: int, dtype: DTypeLike | None = None) -> Params:
+    def init(self, rng_key: PRNGKey | int, dim: int, dtype: DTypeLike | None = None) -> Params:
         """Draw initial parameters for positions of dimension ``dim`` (input ``dim + 1``).
 
         Parameters
         ----------
         rng_key
-            A ``jax.random`` key.
+            A ``jax.random`` key (or an integer seed).
         dim
             Dimension ``d`` of a position (the network also sees ``log σ``).
         dtype

@@ -157,6 +157,31 @@ def _value_and_grad_batch(pot: Potential, positions: ArrayTree) -> tuple[Array, 
     return jax.vmap(jax.value_and_grad(pot.logdensity_fn))(positions)
 
 
+# ---------------------------------------------------------------------- devices
+def _shard_chains(tree: Any, num_chains: int) -> Any:
+    """Place the chain axis of every leaf across the local devices (no-op on one).
+
+    Chains are independent, so XLA partitions the vmapped step without communication;
+    per-chain keys come from the chain index, so draws do not depend on the device
+    count. Leaves whose leading axis is not ``num_chains`` are replicated.
+    """
+    devices = jax.local_devices()
+    if len(devices) < 2 or num_chains % len(devices):
+        return tree
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.asarray(devices), ("chains",))
+    split = NamedSharding(mesh, PartitionSpec("chains"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    def place(leaf: Any) -> Any:
+        if isinstance(leaf, jax.Array) and leaf.ndim and leaf.shape[0] == num_chains:
+            return jax.device_put(leaf, split)
+        return jax.device_put(leaf, replicated) if isinstance(leaf, jax.Array) else leaf
+
+    return jax.tree.map(place, tree)
+
+
 # ---------------------------------------------------------------------- chains
 def _chain_keys(key: PRNGKey, step: Array, num_chains: int) -> PRNGKey:
     step_key = jax.random.fold_in(key, step)
@@ -365,7 +390,7 @@ def _run_phase(
     done = 0
     interrupted = False
     try:
-        for c in range(num_chunks):
+        for _ in range(num_chunks):
             n_valid = min(chunk_size, num_draws - done)
             sched = np.zeros((chunk_size, 2), np.int32)
             if schedule is not None:
@@ -378,7 +403,7 @@ def _run_phase(
             if keep:
                 if postprocess is not None:
                     draws["position"] = postprocess(draws["position"])
-                host = jax.tree.map(lambda a: np.asarray(a[:n_valid]), draws)
+                host = jax.tree.map(lambda a, n=n_valid: np.asarray(a[:n]), draws)
                 collected.append(host)
             else:
                 jax.block_until_ready(states)
@@ -407,6 +432,7 @@ def sample(
     save_warmup: bool = False,
     jitter: float = 0.1,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    resume: az.InferenceData | None = None,
 ) -> az.InferenceData:
     r"""Run ``num_chains`` chains of ``kernel`` on ``pot`` and return ArviZ InferenceData.
 
@@ -446,6 +472,12 @@ def sample(
         Standard deviation of the Gaussian jitter added to a single ``init``.
     chunk_size
         Draws per compiled chunk.
+    resume
+        An InferenceData returned by an earlier call with the same potential and kernel:
+        the chains continue from its final state (tuned parameters and random stream
+        included) with no warm-up, bitwise as if the first run had been longer.
+        ``seed``, ``init``, ``num_chains`` and ``num_warmup`` are then taken from it;
+        concatenate the runs with ``arviz.concat(first, second, dim="draw")``.
 
     Returns
     -------
@@ -454,7 +486,8 @@ def sample(
         position, one variable per leaf or model site otherwise, models in their
         constrained space) and ``sample_stats`` with ``lp``, ``acceptance_rate``,
         ``diverging``, ``step_size`` and, where the kernel has them, ``energy``,
-        ``n_steps``, ``tree_depth``. The run configuration is in ``attrs``.
+        ``n_steps``, ``tree_depth``. The run configuration is in ``attrs``; the final
+        sampler state (for ``resume``) is in the ``sampler_state`` group.
 
     Raises
     ------
@@ -490,21 +523,28 @@ def sample(
         raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}")
     key = _as_key(seed)
     key_init, key_warmup, key_sample = jax.random.split(key, 3)
-
-    positions = _initial_positions(pot, init, num_chains, key_init, jitter)
-    one = jax.tree.map(lambda x: x[0], positions)
-    pot.check(one, name="init")
-    _check_finite_start(pot, positions)
-
-    states = jax.vmap(lambda x: kernel.init_fn(x, pot.logdensity_fn))(positions)
-    parameters = _per_chain_parameters(kernel, one, num_chains)
-    scheme = kernel.adaptation if adapt and kernel.adaptation != "none" else "sample"
-    warmup = None
-    if scheme != "sample":
-        warmup = jax.vmap(partial(_warmup_init, kernel))(parameters, positions)
-    schedule = None
-    if scheme == "window" and num_warmup > 0:
-        schedule = np.asarray(build_schedule(num_warmup), np.int32)
+    first_step = 0
+    if resume is not None:
+        states, parameters, key_sample, first_step, num_chains = _restore_state(
+            resume, pot, kernel
+        )
+        one = jax.tree.map(lambda x: x[0], states.position)
+        num_warmup, scheme, warmup, schedule = 0, "sample", None, None
+    else:
+        positions = _initial_positions(pot, init, num_chains, key_init, jitter)
+        one = jax.tree.map(lambda x: x[0], positions)
+        pot.check(one, name="init")
+        _check_finite_start(pot, positions)
+        states = jax.vmap(lambda x: kernel.init_fn(x, pot.logdensity_fn))(positions)
+        parameters = _per_chain_parameters(kernel, one, num_chains)
+        scheme = kernel.adaptation if adapt and kernel.adaptation != "none" else "sample"
+        warmup = None
+        if scheme != "sample":
+            warmup = jax.vmap(partial(_warmup_init, kernel))(parameters, positions)
+        schedule = None
+        if scheme == "window" and num_warmup > 0:
+            schedule = np.asarray(build_schedule(num_warmup), np.int32)
+    states, parameters, warmup = _shard_chains((states, parameters, warmup), num_chains)
 
     postprocess = None
     if pot.postprocess_fn is not None:
@@ -534,7 +574,7 @@ def sample(
         # thinned draws: the progress bar counts kernel steps
         sample_bar = _ThinBar(bar, thin) if bar is not None else None
         states, parameters, _, draws, done, interrupted = _run_phase(
-            kernel, pot, parameters, states, None, key_sample, 0, num_samples, thin,
+            kernel, pot, parameters, states, None, key_sample, first_step, num_samples, thin,
             chunk_size, "sample", None, sample_bar, True, postprocess,
         )
     finally:
@@ -571,6 +611,8 @@ def sample(
         "interrupted": bool(interrupted),
         "sampling_time_s": elapsed,
         "potential_kind": pot.kind,
+        "first_step": first_step,
+        "resumed": resume is not None,
     }
     if final_step_size is not None:
         config["step_size"] = np.asarray(final_step_size).tolist()
@@ -580,7 +622,75 @@ def sample(
         posterior, stats, warmup_posterior=warm_post, warmup_sample_stats=warm_stats,
         attrs=run_attrs(config),
     )
+    idata.add_groups(
+        {"sampler_state": _state_dataset(states, parameters, key_sample,
+                                         first_step + done * thin, kernel)}
+    )
     return idata
+
+
+def _state_dataset(states: Any, parameters: dict, key: PRNGKey, next_step: int, kernel: Kernel):
+    """Final sampler state as an xarray Dataset (netCDF-safe) for ``resume``."""
+    import xarray as xr
+
+    variables = {}
+    for prefix, tree in (("state", states), ("parameter", parameters)):
+        for i, leaf in enumerate(jax.tree.leaves(tree)):
+            arr = np.asarray(leaf)
+            name = f"{prefix}_{i}"
+            dims = ("chain", *[f"{name}_dim_{j}" for j in range(arr.ndim - 1)])
+            variables[name] = (dims, arr)
+    attrs = {
+        "key_data": repr(np.asarray(jax.random.key_data(key)).tolist()),
+        "next_step": int(next_step),
+        "kernel": kernel.name,
+    }
+    return xr.Dataset(variables, attrs=attrs)
+
+
+def _restore_state(idata: az.InferenceData, pot: Potential, kernel: Kernel):
+    """Inverse of :func:`_state_dataset`, checked against ``pot`` and ``kernel``."""
+    import ast
+
+    if not hasattr(idata, "sampler_state"):
+        raise ValueError(
+            "resume must be an InferenceData returned by ebm_ppl.sample (it has no "
+            "'sampler_state' group)"
+        )
+    ds = idata.sampler_state
+    if ds.attrs.get("kernel") != kernel.name:
+        raise ValueError(
+            f"resume was sampled with kernel {ds.attrs.get('kernel')!r}, got {kernel.name!r}"
+        )
+    state_leaves = [jnp.asarray(ds[f"state_{i}"].values)
+                    for i in range(sum(n.startswith("state_") for n in ds.data_vars))]
+    param_leaves = [jnp.asarray(ds[f"parameter_{i}"].values)
+                    for i in range(sum(n.startswith("parameter_") for n in ds.data_vars))]
+    num_chains = state_leaves[0].shape[0]
+    # rebuild the pytree structures from the kernel on the stored position's shape
+    state_def = jax.tree.structure(
+        jax.eval_shape(lambda: kernel.init_fn(_first_position(state_leaves, pot),
+                                              pot.logdensity_fn))
+    )
+    one = jax.tree.map(lambda x: x[0], jax.tree.unflatten(state_def, state_leaves).position)
+    param_def = jax.tree.structure(_per_chain_parameters(kernel, one, num_chains))
+    if state_def.num_leaves != len(state_leaves) or param_def.num_leaves != len(param_leaves):
+        raise ValueError("resume's sampler state does not match this potential and kernel")
+    states = jax.tree.unflatten(state_def, state_leaves)
+    parameters = jax.tree.unflatten(param_def, param_leaves)
+    key = jax.random.wrap_key_data(
+        jnp.asarray(ast.literal_eval(ds.attrs["key_data"]), dtype=jnp.uint32)
+    )
+    return states, parameters, key, int(ds.attrs["next_step"]), num_chains
+
+
+def _first_position(state_leaves: list[Array], pot: Potential) -> ArrayTree:
+    """One chain's position: the first leaves of the stored state have its structure."""
+    if pot.example is not None:
+        n = len(jax.tree.leaves(pot.example))
+        treedef = jax.tree.structure(pot.example)
+        return jax.tree.unflatten(treedef, [leaf[0] for leaf in state_leaves[:n]])
+    return state_leaves[0][0]
 
 
 class _ThinBar:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import blackjax
-import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 

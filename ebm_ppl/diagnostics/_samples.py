@@ -1,0 +1,139 @@
+"""Turn draws (arrays or ArviZ InferenceData) and scores into flat ``(chain, draw, d)``
+arrays: the common input of the Stein diagnostics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ebm_ppl._types import Array
+from ebm_ppl.potential import Potential
+
+__all__ = ["as_chains", "batched_scores", "is_inference_data", "posterior_array"]
+
+
+def _float_dtype() -> np.dtype:
+    """JAX's default float (float32 unless ``jax_enable_x64``)."""
+    return np.dtype(jnp.result_type(float))
+
+
+def is_inference_data(obj: Any) -> bool:
+    """Duck-typed check for an ArviZ ``InferenceData`` (has a ``posterior`` group)."""
+    return hasattr(obj, "posterior") and hasattr(obj, "groups")
+
+
+def posterior_array(idata: Any, pot: Potential | None = None) -> np.ndarray:
+    """Posterior draws as one ``(chain, draw, d)`` float array.
+
+    A single variable is used as is (flattened over its trailing dims). Several variables
+    are concatenated in the leaf order of ``pot.example`` when the potential knows its
+    position structure (the order of :func:`jax.flatten_util.ravel_pytree`), else in the
+    order of the posterior's data variables.
+
+    Raises
+    ------
+    ValueError
+        If the potential was built from a NumPyro model (its draws are stored in the
+        constrained space, its score lives on the unconstrained one).
+    """
+    from ebm_ppl.inference_data import position_names
+
+    post = idata.posterior
+    names = list(post.data_vars)
+    if pot is not None and pot.postprocess_fn is not None:
+        raise ValueError(
+            "Stein diagnostics need draws on the potential's own space, but pot was built "
+            "with Potential.from_model and the posterior holds constrained sites; pass "
+            "unconstrained draws as an array instead"
+        )
+    if pot is not None and pot.example is not None:
+        wanted = position_names(pot.example)
+        if set(wanted) <= set(names):
+            names = wanted
+    if not names:
+        raise ValueError("idata.posterior has no variables")
+    arrays = []
+    for name in names:
+        values = np.asarray(post[name].values, dtype=_float_dtype())
+        arrays.append(values.reshape(values.shape[0], values.shape[1], -1))
+    return np.concatenate(arrays, axis=-1)
+
+
+def as_chains(samples: Any, pot: Potential | None = None) -> tuple[np.ndarray, bool]:
+    """``(chain, draw, d)`` array and whether the input had a chain axis.
+
+    Accepts ``(n,)`` (one-dimensional draws), ``(n, d)`` (one sample set),
+    ``(chain, draw, d)`` arrays and InferenceData.
+    """
+    if is_inference_data(samples):
+        return posterior_array(samples, pot), True
+    arr = np.asarray(samples)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"samples must be a real array or an InferenceData, got dtype {arr.dtype}")
+    arr = arr.astype(_float_dtype())
+    if arr.ndim == 1:
+        return arr[None, :, None], False
+    if arr.ndim == 2:
+        return arr[None], False
+    if arr.ndim == 3:
+        return arr, True
+    raise ValueError(
+        "samples must have shape (n,), (n, d) or (chain, draw, d), or be an InferenceData; "
+        f"got shape {arr.shape}"
+    )
+
+
+def _flat_score_of(pot: Potential, x: Array) -> Array:
+    if pot.example is None:
+        return pot.score(x)
+    example = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), pot.example)
+    _, unravel = ravel_pytree(example)
+    flat, _ = ravel_pytree(pot.score(unravel(x)))
+    return flat
+
+
+@jax.jit
+def _potential_scores(pot: Potential, x: Array) -> Array:
+    return jax.vmap(partial(_flat_score_of, pot))(x)
+
+
+@partial(jax.jit, static_argnums=0)
+def _function_scores(score_fn: Callable, x: Array) -> Array:
+    return jax.vmap(score_fn)(x)
+
+
+def batched_scores(score_fn: Callable | Potential, x: np.ndarray) -> Array:
+    """Scores ``∇ log p`` at the rows of ``x`` (shape ``(n, d)``).
+
+    ``score_fn`` is a :class:`~ebm_ppl.Potential` (its :meth:`~ebm_ppl.Potential.score`,
+    jitted with the potential as a traced argument, so new parameter values reuse the
+    compiled code) or a callable mapping one flat position ``(d,)`` to its score ``(d,)``.
+    """
+    xj = jnp.asarray(x)
+    if isinstance(score_fn, Potential):
+        pot = score_fn
+        if pot.example is not None:
+            size = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(pot.example))
+            if size != xj.shape[-1]:
+                raise ValueError(
+                    f"samples have dimension {xj.shape[-1]} but the potential's position "
+                    f"has {size} elements"
+                )
+        return _potential_scores(pot, xj)
+    if not callable(score_fn):
+        raise TypeError(
+            f"score_fn must be a callable or an ebm_ppl.Potential, got {type(score_fn).__name__}"
+        )
+    scores = _function_scores(score_fn, xj)
+    if scores.shape != xj.shape:
+        raise ValueError(
+            f"score_fn must map a position of shape {xj.shape[1:]} to a score of the same "
+            f"shape, got {scores.shape[1:]}"
+        )
+    return scores
