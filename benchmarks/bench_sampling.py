@@ -257,9 +257,9 @@ def _torch_energy(target: Target) -> Callable:
 
     spec = target.spec
     if spec["kind"] == "gauss":
-        precision = torch.as_tensor(spec["precision"], dtype=torch.float32)
+        precision = torch.tensor(np.array(spec["precision"]), dtype=torch.float32)
         return lambda x: 0.5 * (precision * x**2).sum(-1)
-    layers = [(torch.as_tensor(w), torch.as_tensor(b)) for w, b in spec["params"]]
+    layers = [(torch.tensor(np.array(w)), torch.tensor(np.array(b))) for w, b in spec["params"]]
 
     def energy(x: Any) -> Any:
         h = x

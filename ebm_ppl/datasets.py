@@ -444,7 +444,10 @@ def digits(
 def _read_text(path: Path, delimiter: str | None) -> np.ndarray:
     """Parse a delimited text file of numbers, skipping one optional header line."""
     with path.open(encoding="utf-8") as f:
-        lines = [line for line in f.read().splitlines() if line.strip()]
+        lines = [
+            line for line in f.read().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     if not lines:
         raise ValueError(f"data file {str(path)!r} is empty; expected a 2-D (n, d) array")
 
@@ -460,6 +463,13 @@ def _read_text(path: Path, delimiter: str | None) -> np.ndarray:
 
     if not all(is_number(s) for s in fields(lines[0])):
         lines = lines[1:]  # header
+    if not lines:
+        return np.zeros((0, 0))
+    try:  # fast path
+        return np.loadtxt(lines, delimiter=delimiter, ndmin=2, dtype=np.float64)
+    except ValueError:
+        pass
+    # slow path: find the offending row for the error message
     rows = [fields(line) for line in lines]
     widths = {len(r) for r in rows}
     if len(widths) > 1:
@@ -474,9 +484,7 @@ def _read_text(path: Path, delimiter: str | None) -> np.ndarray:
                 f"data file {str(path)!r} must contain only numbers, got {bad[0]!r} on data "
                 f"row {i + 1}"
             )
-    return np.array([[float(s) for s in row] for row in rows], dtype=np.float64).reshape(
-        len(rows), -1 if rows else 0
-    )
+    return np.array([[float(s) for s in row] for row in rows], dtype=np.float64)
 
 
 def load_array(path: str | os.PathLike[str], *, dtype: Any = np.float32) -> np.ndarray:
@@ -484,7 +492,8 @@ def load_array(path: str | os.PathLike[str], *, dtype: Any = np.float32) -> np.n
 
     ``.npy`` is read with ``allow_pickle=False``; ``.csv`` is comma separated and
     ``.txt`` whitespace separated, each with one optional header line (detected when
-    its first line is not all numbers). Blank lines are ignored.
+    its first line is not all numbers). Blank lines and lines starting with ``#`` are
+    ignored.
 
     Parameters
     ----------

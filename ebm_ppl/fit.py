@@ -571,7 +571,8 @@ def fit(
                     step=first_bad,
                     result=result(state, root_key),
                 )
-            if checkpoint_dir is not None and (
+            # never checkpoint in the middle of a run of non-finite steps
+            if checkpoint_dir is not None and int(state.bad_count) == 0 and (
                 step - last_saved >= checkpoint_every or step >= num_steps
             ):
                 save(state)
@@ -582,7 +583,7 @@ def fit(
             f"fit interrupted at step {step} of {num_steps}; returning the result so far",
             stacklevel=2,
         )
-        if checkpoint_dir is not None and step > last_saved:
+        if checkpoint_dir is not None and step > last_saved and int(state.bad_count) == 0:
             save(state)
     finally:
         if bar is not None:

@@ -17,7 +17,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ's "undergoing a refactor" notice
     import arviz as az
 
-__all__ = ["az", "position_names", "to_inference_data", "run_attrs", "read_config"]
+__all__ = ["az", "concat_draws", "position_names", "to_inference_data", "run_attrs", "read_config"]
 
 CONFIG_ATTR = "ebm_ppl_config"
 
@@ -124,3 +124,29 @@ def to_inference_data(
             save_warmup=save_warmup,
             attrs=attrs or {},
         )
+
+
+def concat_draws(*runs: az.InferenceData) -> az.InferenceData:
+    """Join runs continued with ``sample(..., resume=previous)`` along ``draw``.
+
+    ``arviz.concat`` refuses groups without a ``draw`` dimension; the ``sampler_state``
+    group of the *last* run (the state after all draws) is kept, so the result can be
+    resumed again.
+
+    Examples
+    --------
+    >>> # first = sample(pot, k, x0); second = sample(pot, k, resume=first)
+    >>> # both = concat_draws(first, second)
+    """
+    if not runs:
+        raise ValueError("concat_draws needs at least one InferenceData")
+    stripped = []
+    for run in runs:
+        groups = [g for g in run.groups() if g != "sampler_state"]
+        stripped.append(az.InferenceData(**{g: getattr(run, g) for g in groups},
+                                         attrs=dict(run.attrs)))
+    joined = az.concat(*stripped, dim="draw", reset_dim=True) if len(stripped) > 1 \
+        else stripped[0]
+    if hasattr(runs[-1], "sampler_state"):
+        joined.add_groups({"sampler_state": runs[-1].sampler_state})
+    return joined

@@ -127,7 +127,6 @@ def _initial_positions(
     init = _to_float(init, "init")
     if _is_batch(pot, init, num_chains):
         return init
-    pot.check(init, name="init")
     leaves, treedef = jax.tree.flatten(init)
     keys = jax.random.split(key, len(leaves))
     batch = [
@@ -150,6 +149,19 @@ def _check_finite_start(pot: Potential, positions: ArrayTree) -> None:
             f"the log density or its gradient is not finite at the initial position of "
             f"chain(s) {bad} (log density {values}); start inside the support"
         )
+
+
+@partial(jax.jit, static_argnames=("scheme",))
+def _init_chains(kernel: Kernel, pot: Potential, positions: ArrayTree, *, scheme: str):
+    """Kernel states, per-chain parameters and warm-up states of all chains."""
+    num_chains = jax.tree.leaves(positions)[0].shape[0]
+    states = jax.vmap(lambda x: kernel.init_fn(x, pot.logdensity_fn))(positions)
+    one = jax.tree.map(lambda x: x[0], positions)
+    parameters = _per_chain_parameters(kernel, one, num_chains)
+    warmup = None
+    if scheme != "sample":
+        warmup = jax.vmap(partial(_warmup_init, kernel))(parameters, positions)
+    return states, parameters, warmup
 
 
 @jax.jit
@@ -477,7 +489,7 @@ def sample(
         the chains continue from its final state (tuned parameters and random stream
         included) with no warm-up, bitwise as if the first run had been longer.
         ``seed``, ``init``, ``num_chains`` and ``num_warmup`` are then taken from it;
-        concatenate the runs with ``arviz.concat(first, second, dim="draw")``.
+        join the runs with :func:`ebm_ppl.concat_draws`.
 
     Returns
     -------
@@ -535,12 +547,8 @@ def sample(
         one = jax.tree.map(lambda x: x[0], positions)
         pot.check(one, name="init")
         _check_finite_start(pot, positions)
-        states = jax.vmap(lambda x: kernel.init_fn(x, pot.logdensity_fn))(positions)
-        parameters = _per_chain_parameters(kernel, one, num_chains)
         scheme = kernel.adaptation if adapt and kernel.adaptation != "none" else "sample"
-        warmup = None
-        if scheme != "sample":
-            warmup = jax.vmap(partial(_warmup_init, kernel))(parameters, positions)
+        states, parameters, warmup = _init_chains(kernel, pot, positions, scheme=scheme)
         schedule = None
         if scheme == "window" and num_warmup > 0:
             schedule = np.asarray(build_schedule(num_warmup), np.int32)

@@ -145,6 +145,9 @@ def test_csv_and_txt_roundtrip(tmp_path):
     header = tmp_path / "header.csv"
     np.savetxt(header, x, delimiter=",", header="a,b,c,d", comments="")
     np.testing.assert_allclose(load_array(header), x, rtol=1e-6)
+    commented = tmp_path / "commented.csv"
+    np.savetxt(commented, x, delimiter=",", header="a,b,c,d\nsecond comment line")
+    np.testing.assert_allclose(load_array(commented), x, rtol=1e-6)
     txt = tmp_path / "data.txt"
     np.savetxt(txt, x)
     np.testing.assert_allclose(load_array(txt), x, rtol=1e-6)

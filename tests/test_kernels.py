@@ -334,7 +334,7 @@ def nan_region_logdensity(x):
 
 _SILENT_NAN = pytest.mark.xfail(
     strict=True,
-    reason="BUG: BlackJAX MALA/Barker return acceptance 0 (not NaN) for a proposal with a "
+    reason="BUG: BlackJAX MALA returns acceptance 0 (not NaN) for a proposal with a "
     "NaN log density, so the adapters' _safe_rate never sets is_divergent: the NaN "
     "rejection is silent (ebm_ppl/kernels/blackjax.py, STYLE anti-pattern 4)",
 )
@@ -345,7 +345,7 @@ _SILENT_NAN = pytest.mark.xfail(
     [
         kernels.ula(0.1),
         pytest.param(kernels.mala(0.1), marks=_SILENT_NAN),
-        pytest.param(kernels.barker(0.1), marks=_SILENT_NAN),
+        kernels.barker(0.1),
         kernels.hmc(0.2, 3),
         kernels.nuts(0.2),
         kernels.random_walk(1.0),
@@ -362,8 +362,9 @@ def test_nan_region_does_not_poison_chains(kernel):
     assert np.all(np.isfinite(np.asarray(states.logdensity)))
     assert np.all(position[:, 0] <= 3.0)
     assert int(jnp.sum(infos.is_divergent)) > 0
-    # a divergent step is never accepted
-    assert float(jnp.max(jnp.where(infos.is_divergent, infos.acceptance_rate, 0.0))) == 0.0
+    if kernel.name != "nuts":  # NUTS may still move inside the valid part of its tree
+        # a divergent step is never accepted
+            assert float(jnp.max(jnp.where(infos.is_divergent, infos.acceptance_rate, 0.0))) == 0.0
 
 
 # ------------------------------------------------------------------ 8. property-based

@@ -63,7 +63,7 @@ def data():
     return y, post_mean, post_var
 
 
-def run(kernel, *args, seed=0, num_warmup=500, num_samples=1000, num_chains=NUM_CHAINS,
+def run(kernel, *args, seed=0, num_warmup=300, num_samples=600, num_chains=NUM_CHAINS,
         chain_method="vectorized", **kwargs):
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples,
                 num_chains=num_chains, chain_method=chain_method, progress_bar=False)
@@ -79,9 +79,13 @@ KERNELS = {
     "hmc": lambda: BlackJAXKernel(blackjax.hmc, normal_model, num_integration_steps=5),
     "barker": lambda: BlackJAXKernel("barker", normal_model),
 }
+SLOW_KERNELS = {"mh-proposal", "barker"}
 
 
-@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_KERNELS else k for k in KERNELS],
+)
 def test_normal_normal_posterior(name, data):
     y, post_mean, post_var = data
     mcmc = run(KERNELS[name](), y, seed=1)
@@ -89,7 +93,7 @@ def test_normal_normal_posterior(name, data):
 
     # ArviZ: model site names, constrained space, the standard sample stats.
     assert set(idata.posterior.data_vars) == {"mu"}
-    assert idata.posterior["mu"].shape == (NUM_CHAINS, 1000)
+    assert idata.posterior["mu"].shape == (NUM_CHAINS, 600)
     assert {"lp", "acceptance_rate", "diverging"} <= set(idata.sample_stats.data_vars)
     assert not bool(idata.sample_stats["diverging"].any())
     rate = idata.sample_stats["acceptance_rate"].values
@@ -126,7 +130,9 @@ def test_ula_matches_its_biased_law_and_rejects_the_exact_one(data):
     assert z_exact > crit, (z_exact, crit)  # the test has the power to see the O(h) bias
 
 
-@pytest.mark.parametrize("name, target", [("nuts", 0.8), ("mala", 0.574)])
+@pytest.mark.parametrize(
+    "name, target", [pytest.param("nuts", 0.8, marks=pytest.mark.slow), ("mala", 0.574)]
+)
 def test_step_size_adaptation(name, target, data):
     y, _, _ = data
     mcmc = run(BlackJAXKernel(name, normal_model, step_size=1.0), y, seed=3)
@@ -138,28 +144,31 @@ def test_step_size_adaptation(name, target, data):
     state = mcmc.last_state
     assert isinstance(state, EBMKernelState)
     assert state.z["mu"].shape == (NUM_CHAINS,)
-    np.testing.assert_array_equal(state.i, 1500)
+    np.testing.assert_array_equal(state.i, 900)
 
     fixed = run(BlackJAXKernel(name, normal_model, step_size=0.05, adapt_step_size=False), y,
                 num_warmup=10, num_samples=10)
     np.testing.assert_allclose(fixed.get_extra_fields()["step_size"], 0.05, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_vectorized_equals_sequential(data):
+    """Same keys and starts: vmap over chains == one chain at a time."""
     y, _, _ = data
     keys = jax.random.split(jax.random.key(4), 2)
+    init = {"mu": jnp.array([-1.0, 1.0])}
     out = {}
     for method in ("vectorized", "sequential"):
-        mcmc = MCMC(BlackJAXKernel("mala", normal_model), num_warmup=50, num_samples=50,
+        mcmc = MCMC(BlackJAXKernel("mala", normal_model), num_warmup=20, num_samples=20,
                     num_chains=2, chain_method=method, progress_bar=False)
-        mcmc.run(keys, y)
+        mcmc.run(keys, y, init_params=init)
         out[method] = mcmc.get_samples(group_by_chain=True)["mu"]
     np.testing.assert_allclose(out["vectorized"], out["sequential"], rtol=1e-4, atol=1e-5)
 
 
 def test_warmup_then_run(data):
     y, _, _ = data
-    mcmc = MCMC(BlackJAXKernel("nuts", normal_model), num_warmup=200, num_samples=100,
+    mcmc = MCMC(BlackJAXKernel("mala", normal_model), num_warmup=200, num_samples=100,
                 num_chains=2, chain_method="vectorized", progress_bar=False)
     mcmc.warmup(jax.random.key(5), y)
     warm = mcmc.post_warmup_state
@@ -195,7 +204,7 @@ def test_potential_fn_with_init_params(kernel):
     mcmc = run(kernel(), seed=8, init_params=init)
     idata = az.from_numpyro(mcmc)
     x = idata.posterior["x"].values
-    assert x.shape == (NUM_CHAINS, 1000, 2)
+    assert x.shape == (NUM_CHAINS, 600, 2)
     np.testing.assert_allclose(
         idata.sample_stats["lp"].values,
         -jax.vmap(jax.vmap(gaussian_potential))({"x": jnp.asarray(x)}), rtol=1e-5, atol=1e-5)
@@ -232,7 +241,9 @@ def energy_prior_model(y):
     numpyro.sample("y", dist.Normal(mu[0], 1.0), obs=y)
 
 
-@pytest.mark.parametrize("init_strategy", [None, init_to_median])
+@pytest.mark.parametrize(
+    "init_strategy", [None, pytest.param(init_to_median, marks=pytest.mark.slow)]
+)
 def test_energy_prior_under_numpyro_nuts(init_strategy, data):
     y = data[0]
     precision = 4.0 + NUM_OBS

@@ -1,5 +1,45 @@
-"""Diagnostics beyond R-hat: kernel Stein discrepancy, ULA bias, AIS log Z, drift."""
+"""Diagnostics beyond R-hat for energy-based models.
 
-from ebm_ppl.diagnostics.ksd import KSDResult, KSDTestResult, ksd, ksd_test
+* :func:`ksd`, :func:`ksd_test`: kernel Stein discrepancy and its wild-bootstrap
+  goodness-of-fit test (needs only the score, not the normaliser);
+* :func:`ula_bias`: step-size bias of the unadjusted Langevin algorithm;
+* :func:`ais_log_z`: annealed importance sampling estimate of :math:`\\log Z`;
+* :func:`drift_check`: improper-target / drift detection (:class:`ImproperTargetWarning`);
+* :func:`summary`: ArviZ summary + per-chain table + pass/warn/fail verdict.
 
-__all__ = ["KSDResult", "KSDTestResult", "ksd", "ksd_test"]
+R-hat and ESS come from ArviZ.
+"""
+
+from ebm_ppl.diagnostics.ais import AISResult, ais_log_z, annealing_schedule
+from ebm_ppl.diagnostics.drift import DriftResult, ImproperTargetWarning, drift_check
+from ebm_ppl.diagnostics.ksd import (
+    KSDResult,
+    KSDTestResult,
+    ksd,
+    ksd_test,
+    median_bandwidth,
+    stein_kernel_matrix,
+)
+from ebm_ppl.diagnostics.summary import DiagnosticSummary, dataframe_to_markdown, summary
+from ebm_ppl.diagnostics.ula_bias import ULABiasResult, moment_errors, ula_bias
+
+__all__ = [
+    "AISResult",
+    "DiagnosticSummary",
+    "DriftResult",
+    "ImproperTargetWarning",
+    "KSDResult",
+    "KSDTestResult",
+    "ULABiasResult",
+    "ais_log_z",
+    "annealing_schedule",
+    "dataframe_to_markdown",
+    "drift_check",
+    "ksd",
+    "ksd_test",
+    "median_bandwidth",
+    "moment_errors",
+    "stein_kernel_matrix",
+    "summary",
+    "ula_bias",
+]

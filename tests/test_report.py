@@ -1,0 +1,82 @@
+"""Tests of ebm_ppl.report: files written, PNGs decode, HTML embeds every figure."""
+
+from __future__ import annotations
+
+import re
+
+import jax.numpy as jnp
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+import ebm_ppl
+from ebm_ppl.report import render_from_netcdf, report
+
+
+@pytest.fixture(scope="module")
+def run():
+    def energy(x):
+        return 0.5 * jnp.sum((x - jnp.array([1.0, 0.0])) ** 2 / jnp.array([1.0, 0.3]))
+
+    pot = ebm_ppl.Potential.from_energy(energy, example=jnp.zeros(2))
+    idata = ebm_ppl.sample(pot, ebm_ppl.kernels.hmc(0.3, 5), jnp.zeros(2), num_samples=300,
+                           num_warmup=200, num_chains=2, seed=0, progress=False)
+    return pot, idata
+
+
+def _check_outputs(index, expected):
+    out = index.parent
+    assert index.name == "index.html" and index.exists()
+    assert (out / "report.md").exists()
+    page = index.read_text()
+    md = (out / "report.md").read_text()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert set(expected) <= set(pngs), pngs
+    for name in pngs:
+        path = out / name
+        assert path.stat().st_size > 1000
+        image = mpimg.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+        assert np.ptp(image) > 0  # not a blank canvas
+        assert f"data-file='{name}'" in page
+        assert f"]({name})" in md
+    # every figure is embedded (self-contained page, no external image references)
+    assert len(re.findall(r"src='data:image/png;base64,", page)) == len(pngs)
+    assert "Verdict" in page and "Overall" in page
+    return page, md
+
+
+def test_report_writes_all_figures(run, tmp_path):
+    pot, idata = run
+    data = np.random.default_rng(0).normal(size=(200, 2)) * [1.0, 0.55] + [1.0, 0.0]
+
+    class FitResult:
+        history = {"loss": np.linspace(2.0, 0.5, 300), "grad_norm": np.ones(300)}
+
+    index = report(idata, tmp_path / "rep", pot=pot, data=data, fit_result=FitResult())
+    page, md = _check_outputs(index, ["trace.png", "rank.png", "energy.png", "pair.png",
+                                      "density.png", "ksd.png", "training.png"])
+    for check in ("R-hat", "ESS bulk", "Divergences", "KSD p-value", "ULA variance bias",
+                  "Drift"):
+        assert check in page and check in md
+
+
+def test_render_from_netcdf_without_potential(run, tmp_path):
+    _, idata = run
+    path = tmp_path / "run.nc"
+    idata.to_netcdf(str(path))
+    index = render_from_netcdf(path, tmp_path / "from_nc")
+    _check_outputs(index, ["trace.png", "rank.png", "pair.png", "density.png"])
+    assert not (tmp_path / "from_nc" / "ksd.png").exists()
+    with pytest.raises(FileNotFoundError, match="no such netCDF"):
+        render_from_netcdf(tmp_path / "missing.nc", tmp_path / "x")
+
+
+def test_report_accepts_history_dict_and_rejects_bad_input(run, tmp_path):
+    _, idata = run
+    index = report(idata, tmp_path / "hist", fit_result={"loss": [3.0, 2.0, 1.0, 0.5]})
+    assert (index.parent / "training.png").exists()
+    with pytest.raises(TypeError, match="InferenceData"):
+        report({"x": 1}, tmp_path / "bad")
+    with pytest.raises(ValueError, match="data must have shape"):
+        report(idata, tmp_path / "bad2", data=np.zeros(5))
