@@ -47,7 +47,11 @@ class Potential:
     fn
         The user's function: an energy, a log density or NumPyro's potential.
     params
-        Parameters passed as first argument of an energy (``None`` for ``E(x)``).
+        The array leaves of the parameters passed as first argument of an energy
+        (``None`` for ``E(x)``); non-array leaves (functions, strings, such as an
+        Equinox module's activation) are kept as static metadata in ``params_static``,
+        so the whole module can be passed as ``params``. :attr:`energy_params` gives
+        them back together.
     temperature
         Temperature ``T`` of ``p ∝ exp(-E/T)`` (1 for log densities and models).
     kind
@@ -73,6 +77,12 @@ class Potential:
     )
     init_fn: Callable | None = dataclasses.field(default=None, metadata=dict(static=True))
     example_spec: Any = dataclasses.field(default=None, metadata=dict(static=True))
+    params_static: Any = dataclasses.field(default=None, metadata=dict(static=True))
+
+    @property
+    def energy_params(self) -> Any:
+        """The parameters as given, non-array leaves (an Equinox activation...) included."""
+        return _combine(self.params, self.params_static)
 
     @property
     def example(self) -> Any:
@@ -131,9 +141,11 @@ class Potential:
         if not callable(energy_fn):
             raise TypeError(f"energy_fn must be callable, got {type(energy_fn).__name__}")
         _check_temperature(temperature)
+        arrays, static = _partition(params)
         pot = cls(
             fn=energy_fn,
-            params=params,
+            params=arrays,
+            params_static=static,
             temperature=jnp.asarray(temperature, dtype=jnp.result_type(float)),
             kind="energy",
             has_params=params is not None,
@@ -226,7 +238,7 @@ class Potential:
     def logdensity_fn(self, x: ArrayTree) -> Array:
         """``log p(x)`` up to a constant (BlackJAX sign)."""
         if self.kind == "energy":
-            energy = self.fn(self.params, x) if self.has_params else self.fn(x)
+            energy = self.fn(self.energy_params, x) if self.has_params else self.fn(x)
             return -energy / self.temperature
         if self.kind == "logdensity":
             return self.fn(x)
@@ -248,7 +260,8 @@ class Potential:
         """The same potential with new parameter values (no recompilation)."""
         if not self.has_params:
             raise ValueError("this potential was built without params; cannot replace them")
-        return dataclasses.replace(self, params=params)
+        arrays, static = _partition(params)
+        return dataclasses.replace(self, params=arrays, params_static=static)
 
     def constrain(self, x: ArrayTree) -> dict[str, Array]:
         """Map an unconstrained position to the model's constrained sample sites.
@@ -331,3 +344,30 @@ def _as_spec(tree: Any) -> Any:
         return None
     leaves, treedef = jax.tree.flatten(_as_struct(tree))
     return treedef, tuple(leaves)
+
+
+def _is_array_leaf(leaf: Any) -> bool:
+    return isinstance(leaf, (jax.Array, np.ndarray, np.generic, float, int, complex)) \
+        and not isinstance(leaf, bool)
+
+
+def _partition(params: Any) -> tuple[Any, Any]:
+    """Split a parameter pytree into its array leaves and hashable static rest."""
+    if params is None:
+        return None, None
+    leaves, treedef = jax.tree.flatten(params)
+    if all(_is_array_leaf(leaf) for leaf in leaves):
+        return params, None
+    arrays = [leaf if _is_array_leaf(leaf) else None for leaf in leaves]
+    static = tuple((i, leaf) for i, leaf in enumerate(leaves) if not _is_array_leaf(leaf))
+    return arrays, (treedef, static)
+
+
+def _combine(arrays: Any, static: Any) -> Any:
+    if static is None:
+        return arrays
+    treedef, rest = static
+    leaves = list(arrays)
+    for i, leaf in rest:
+        leaves[i] = leaf
+    return jax.tree.unflatten(treedef, leaves)

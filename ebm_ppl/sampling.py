@@ -87,6 +87,12 @@ def _as_key(seed: int | PRNGKey) -> PRNGKey:
 
 
 def _to_float(tree: ArrayLikeTree, name: str) -> ArrayTree:
+    if isinstance(tree, list):  # a (nested) list of numbers is an array, not a pytree
+        try:
+            tree = np.asarray(tree, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} given as a list must be a rectangular list of "
+                             "numbers; use a dict or tuple for a pytree position") from None
     def convert(leaf: Any) -> Array:
         arr = jnp.asarray(leaf)
         if jnp.issubdtype(arr.dtype, jnp.floating):

@@ -183,7 +183,7 @@ def test_constrained_site_is_reported_constrained():
     def model():
         numpyro.sample("sigma", dist.Exponential(1.0))
 
-    mcmc = run(BlackJAXKernel("nuts", model), seed=7, num_warmup=300, num_samples=500)
+    mcmc = run(BlackJAXKernel("mala", model), seed=7)
     sigma = az.from_numpyro(mcmc).posterior["sigma"].values
     assert sigma.min() > 0
     z_mean, _ = mean_var_z(sigma, 1.0, 1.0)
@@ -196,7 +196,7 @@ def gaussian_potential(z):
 
 
 @pytest.mark.parametrize("kernel", [
-    lambda: BlackJAXKernel("nuts", potential_fn=gaussian_potential),
+    lambda: BlackJAXKernel("hmc", potential_fn=gaussian_potential, num_integration_steps=4),
     lambda: MH(potential_fn=gaussian_potential, proposal=0.8),
 ])
 def test_potential_fn_with_init_params(kernel):

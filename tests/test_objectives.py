@@ -83,7 +83,7 @@ RECOVERY = {
 def test_recovers_gaussian_parameters(name):
     objective, expected_precision, inflation = RECOVERY[name]
     data = gaussian_data()
-    optimizer = optax.adam(optax.cosine_decay_schedule(0.1, STEPS, alpha=0.01))
+    optimizer = optax.adam(optax.cosine_decay_schedule(0.3, STEPS, alpha=0.01))
     result = fit(gaussian_energy, init_params(), data, objective, optimizer,
                  num_steps=STEPS, batch_size=N_DATA, progress=False)
     mu = np.asarray(result.params["mu"])
@@ -111,7 +111,8 @@ def test_recovers_gaussian_parameters(name):
         truth = np.log(2 * np.pi) + np.sum(np.log(TRUE_SCALE))
         assert abs(log_z - analytic) < 0.05
         assert abs(log_z - truth) < 0.05
-        np.testing.assert_allclose(result.history["log_z"][-1], log_z)
+        # the history records log_z before each update
+        np.testing.assert_allclose(result.history["log_z"][-1], log_z, atol=1e-3)
 
 
 def test_multiscale_dsm_with_noise_conditional_energy():
@@ -181,9 +182,8 @@ def small_batch():
 def test_score_matching_matches_dense_hessian(small_batch):
     params = mlp_params()
     key = jax.random.key(0)
-    (value, _), grads = jax.value_and_grad(score_matching().loss, has_aux=True)(
-        params, small_batch, key, mlp_energy)
-    ref_value, ref_grads = jax.value_and_grad(dense_sm_loss)(params, small_batch)
+    (value, _), grads = jitted(score_matching())[1](params, small_batch, key, mlp_energy)
+    ref_value, ref_grads = jax.jit(jax.value_and_grad(dense_sm_loss))(params, small_batch)
     np.testing.assert_allclose(value, ref_value, rtol=1e-5, atol=1e-6)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                  grads, ref_grads)
@@ -195,12 +195,11 @@ def test_sliced_score_matching_matches_dense_hessian(small_batch, variance_reduc
     params = mlp_params()
     key = jax.random.key(3)
     objective = sliced_score_matching(3, variance_reduced, projection=projection)
-    (value, _), grads = jax.value_and_grad(objective.loss, has_aux=True)(
-        params, small_batch, key, mlp_energy)
+    (value, _), grads = jitted(objective)[1](params, small_batch, key, mlp_energy)
     shape = (small_batch.shape[0], 3, 2)
     v = (jax.random.normal(key, shape) if projection == "gaussian"
          else jax.random.rademacher(key, shape, jnp.float32))
-    ref_value, ref_grads = jax.value_and_grad(dense_ssm_loss)(
+    ref_value, ref_grads = jax.jit(jax.value_and_grad(dense_ssm_loss), static_argnums=3)(
         params, small_batch, v, variance_reduced)
     np.testing.assert_allclose(value, ref_value, rtol=1e-5, atol=1e-6)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
@@ -212,10 +211,16 @@ def test_sliced_score_matching_is_unbiased_for_score_matching(small_batch):
     params = mlp_params()
     sm_value = score_matching().loss(params, small_batch, jax.random.key(0), mlp_energy)[0]
     objective = sliced_score_matching(1, projection="gaussian")
-    values = jax.vmap(lambda k: objective.loss(params, small_batch, k, mlp_energy)[0])(
+    values = jax.jit(jax.vmap(lambda k: objective.loss(params, small_batch, k, mlp_energy)[0]))(
         jax.random.split(jax.random.key(1), 2000))
     mcse = np.std(values) / np.sqrt(values.size)
     assert abs(np.mean(values) - sm_value) < z_crit(1) * mcse
+
+
+def jitted(objective):
+    """The objective's loss (and its gradient), jitted with energy_fn static."""
+    return jax.jit(objective.loss, static_argnums=3), jax.jit(
+        jax.value_and_grad(objective.loss, has_aux=True), static_argnums=3)
 
 
 def directional_fd(loss_fn, params, eps=1e-3):
@@ -233,7 +238,9 @@ def directional_fd(loss_fn, params, eps=1e-3):
     return fd, analytic
 
 
-@pytest.mark.parametrize("name", ["dsm", "dsm_multiscale", "nce", "nce_numpyro", "cd"])
+# CD is checked against its defining formula below: its *value* depends on the params
+# through the negatives too, a dependence its gradient deliberately drops.
+@pytest.mark.parametrize("name", ["dsm", "dsm_multiscale", "nce", "nce_numpyro"])
 def test_gradients_match_finite_differences(small_batch, name):
     params = mlp_params()
     key = jax.random.key(7)
@@ -242,12 +249,12 @@ def test_gradients_match_finite_differences(small_batch, name):
         "dsm_multiscale": denoising_score_matching([1.0, 0.3]),
         "nce": nce(),
         "nce_numpyro": nce(dist.Normal(jnp.zeros(2), 2.0).to_event(1), noise_ratio=2),
-        "cd": contrastive_divergence(ula(0.05), 5, persistent=False),
     }
     objective = objectives[name]
     trainable = objective.lift(params)
     state = objective.init(jax.random.key(1), trainable, small_batch)
 
+    @jax.jit
     def loss_fn(p):
         return objective.loss(p, small_batch, key, mlp_energy, state)[0]
 
@@ -260,7 +267,7 @@ def test_cd_gradient_is_data_minus_negatives():
     data = jax.random.normal(jax.random.key(0), (32, 2))
     objective = contrastive_divergence(ula(0.05), 3, buffer_size=64, reinit_prob=0.0)
     state = objective.init(jax.random.key(1), params, data)
-    (_, (metrics, new_state)), grads = jax.value_and_grad(objective.loss, has_aux=True)(
+    (_, (metrics, new_state)), grads = jitted(objective)[1](
         params, data, jax.random.key(2), mlp_energy, state)
     negatives = new_state.buffer[:32]
     energy_mean = lambda p, x: jnp.mean(jax.vmap(mlp_energy, (None, 0))(p, x))  # noqa: E731
@@ -282,15 +289,16 @@ def test_cd_buffer_is_threaded_state():
     assert isinstance(state, CDState) and state.buffer.shape == (50, 2)
     # the initial buffer is uniform over the data range
     assert jnp.all(state.buffer >= data.min(0)) and jnp.all(state.buffer <= data.max(0))
-    _, (_, s1) = objective.loss(init_params(), data, jax.random.key(1), gaussian_energy, state)
+    loss = jitted(objective)[0]
+    _, (_, s1) = loss(init_params(), data, jax.random.key(1), gaussian_energy, state)
     assert int(s1.pointer) == 20
     np.testing.assert_array_equal(s1.buffer[20:], state.buffer[20:])
     assert not np.array_equal(s1.buffer[:20], state.buffer[:20])
-    _, (_, s2) = objective.loss(init_params(), data, jax.random.key(2), gaussian_energy, s1)
-    _, (_, s3) = objective.loss(init_params(), data, jax.random.key(3), gaussian_energy, s2)
+    _, (_, s2) = loss(init_params(), data, jax.random.key(2), gaussian_energy, s1)
+    _, (_, s3) = loss(init_params(), data, jax.random.key(3), gaussian_energy, s2)
     assert int(s3.pointer) == 10  # cyclic: 60 mod 50
     # the loss is pure: same inputs, same outputs
-    again = objective.loss(init_params(), data, jax.random.key(1), gaussian_energy, state)
+    again = loss(init_params(), data, jax.random.key(1), gaussian_energy, state)
     np.testing.assert_array_equal(again[1][1].buffer, s1.buffer)
 
 
@@ -301,7 +309,8 @@ def test_cd_reinit_with_numpyro_init_distribution():
     state = objective.init(jax.random.key(0), init_params())  # shape from the distribution
     state = state._replace(buffer=jnp.zeros_like(state.buffer))
     data = jnp.asarray(gaussian_data(n=40))
-    _, (_, new) = objective.loss(init_params(), data, jax.random.key(1), gaussian_energy, state)
+    _, (_, new) = jitted(objective)[0](init_params(), data, jax.random.key(1), gaussian_energy,
+                                       state)
     np.testing.assert_allclose(new.buffer, 100.0, atol=0.1)  # every chain restarted
 
 

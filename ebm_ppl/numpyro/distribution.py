@@ -100,7 +100,6 @@ class EnergyDistribution(Distribution):
     Examples
     --------
     >>> import jax.numpy as jnp, numpyro, numpyro.distributions as dist
-    >>> from numpyro.infer import MCMC, NUTS
     >>> energy = lambda x: 0.5 * jnp.sum((x - 1.0) ** 2) / 0.25
     >>> def model(y):
     ...     mu = numpyro.sample("mu", EnergyDistribution(energy, event_shape=(1,)))
