@@ -1,10 +1,31 @@
-"""ebm_ppl: energy-based models as first-class citizens of the JAX PPL stack."""
+"""ebm_ppl: energy-based models as first-class citizens of the JAX PPL stack.
 
-from ebm_ppl import datasets, kernels, nn
-from ebm_ppl.inference_data import concat_draws
-from ebm_ppl.potential import Potential
-from ebm_ppl.sampling import sample
+Energies become potentials (:class:`Potential`), are sampled with :mod:`ebm_ppl.kernels`
+through :func:`sample` into ArviZ, trained with :mod:`ebm_ppl.objectives` through
+:func:`fit`, and checked with :mod:`ebm_ppl.diagnostics` and :func:`report`.
+"""
 
 __version__ = "0.1.0"
 
-__all__ = ["Potential", "concat_draws", "datasets", "kernels", "nn", "sample", "__version__"]
+from ebm_ppl import datasets, diagnostics, kernels, nn, numpyro, objectives  # noqa: E402
+from ebm_ppl.fit import FitResult, fit  # noqa: E402
+from ebm_ppl.inference_data import concat_draws  # noqa: E402
+from ebm_ppl.potential import Potential  # noqa: E402
+from ebm_ppl.report import report  # noqa: E402
+from ebm_ppl.sampling import sample  # noqa: E402
+
+__all__ = [
+    "FitResult",
+    "Potential",
+    "concat_draws",
+    "datasets",
+    "diagnostics",
+    "fit",
+    "kernels",
+    "nn",
+    "numpyro",
+    "objectives",
+    "report",
+    "sample",
+    "__version__",
+]

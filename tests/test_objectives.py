@@ -72,14 +72,17 @@ def mlp_params(seed=0):
 STEPS = 300
 RECOVERY = {
     # name: (objective, expected precision as a function of the data variance, inflation)
+    # (DSM's z/σ term makes its gradient noise grow like 1/σ: σ = 0.1 keeps it moderate;
+    # its known bias, precision 1/(s² + σ²), is part of the expectation)
     "score_matching": (score_matching(), lambda var: 1 / var, 1.0),
-    "dsm": (denoising_score_matching(0.05), lambda var: 1 / (var + 0.05**2), 1.5),
+    "dsm": (denoising_score_matching(0.1), lambda var: 1 / (var + 0.1**2), 3.0),
     "ssm_gaussian": (sliced_score_matching(2), lambda var: 1 / var, 1.5),
     "nce": (nce(), lambda var: 1 / var, 2.0),
 }
 
 
-@pytest.mark.parametrize("name", list(RECOVERY))
+@pytest.mark.parametrize(
+    "name", [n if n != "nce" else pytest.param(n, marks=pytest.mark.slow) for n in RECOVERY])
 def test_recovers_gaussian_parameters(name):
     objective, expected_precision, inflation = RECOVERY[name]
     data = gaussian_data()

@@ -311,9 +311,9 @@ def summary(
     if drift is not None:
         flagged = np.flatnonzero(drift.per_chain).tolist()
         rows.append(("Drift / improper target", f"chains {flagged}" if flagged else "none",
-                     "fail" if drift.drifting else "pass", "monotone trend, |z| > z*"))
+                     "fail" if drift.drifting else "pass", "persistent trend, |z| > z*"))
     else:
-        rows.append(("Drift / improper target", "n/a", "n/a", "monotone trend, |z| > z*"))
+        rows.append(("Drift / improper target", "n/a", "n/a", "persistent trend, |z| > z*"))
     verdict = pd.DataFrame(rows, columns=["check", "value", "status", "rule"])
     return DiagnosticSummary(
         posterior=post,
