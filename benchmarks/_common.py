@@ -172,7 +172,7 @@ def best_of(fn: Callable[[int], Any], repeats: int, start: int = 1) -> tuple[Any
     """
     best, out = math.inf, None
     for seed in range(start, start + repeats):
-        out, seconds = timed(lambda: fn(seed))
+        out, seconds = timed(lambda seed=seed: fn(seed))
         best = min(best, seconds)
     return out, best
 

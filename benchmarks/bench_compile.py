@@ -31,8 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ebm_ppl  # noqa: E402
 from _common import Timer, block  # noqa: E402
+
+import ebm_ppl  # noqa: E402
 
 __all__ = ["run", "CompileCounter"]
 
@@ -157,21 +158,23 @@ def _numpyro_calls(quick: bool) -> list[dict]:
     from numpyro.infer import MCMC, NUTS
 
     x, y = _logistic_data()
-    warmup, samples, chains = (200, 200, 4) if quick else (500, 1000, 4)
+    warmup, samples, chains = (100, 100, 4) if quick else (500, 1000, 4)
     mcmc = MCMC(NUTS(_logistic_model), num_warmup=warmup, num_samples=samples,
                 num_chains=chains, chain_method="vectorized", progress_bar=False)
     case = f"numpyro MCMC(NUTS(model)).run, logistic regression ({chains}x{warmup}+{samples})"
     rows = []
-    for i, name in enumerate(["1st run", "2nd run, same MCMC object, new key",
-                              "3rd run, same MCMC object, new key"]):
+    names = ["1st run", "2nd run, same MCMC object, new key",
+             "3rd run, same MCMC object, new key"][: 2 if quick else 3]
+    for i, name in enumerate(names):
         m = _measure(lambda i=i: (mcmc.run(jax.random.key(i), x, y=y), mcmc.get_samples())[1])
         rows.append(_row(case, name, m))
-    # the documented NumPyro mitigation for new data: jit_model_args=True
-    mcmc_j = MCMC(NUTS(_logistic_model), num_warmup=warmup, num_samples=samples,
-                  num_chains=chains, chain_method="vectorized", progress_bar=False,
-                  jit_model_args=True)
-    case_j = case.replace(".run", ".run jit_model_args=True")
-    for i, name in enumerate(["1st run", "2nd run, new key"]):
+    # the documented NumPyro mitigation for new data: jit_model_args=True (full run only)
+    for i, name in enumerate([] if quick else ["1st run", "2nd run, new key"]):
+        if i == 0:
+            mcmc_j = MCMC(NUTS(_logistic_model), num_warmup=warmup, num_samples=samples,
+                          num_chains=chains, chain_method="vectorized", progress_bar=False,
+                          jit_model_args=True)
+        case_j = case.replace(".run", ".run jit_model_args=True")
         m = _measure(lambda i=i: (mcmc_j.run(jax.random.key(i), x, y=y),
                                   mcmc_j.get_samples())[1])
         rows.append(_row(case_j, name, m))
@@ -180,8 +183,9 @@ def _numpyro_calls(quick: bool) -> list[dict]:
     kernel = ebm_ppl.kernels.nuts(0.5)
     case_e = (f"ebm_ppl.sample(Potential.from_model(model), kernels.nuts(0.5)) "
               f"({chains}x{warmup}+{samples}, window adaptation)")
-    for i, name in enumerate(["1st call", "2nd call, same Potential, new seed",
-                              "3rd call, same Potential, new seed"]):
+    names = ["1st call", "2nd call, same Potential, new seed",
+             "3rd call, same Potential, new seed"][: 2 if quick else 3]
+    for i, name in enumerate(names):
         m = _measure(lambda i=i: ebm_ppl.sample(pot, kernel, num_samples=samples,
                                                 num_warmup=warmup, num_chains=chains,
                                                 seed=i, progress=False))
@@ -211,7 +215,7 @@ def _child(quick: bool) -> None:
         pot, ebm_ppl.kernels.mala(0.3), init, num_samples=n, num_warmup=0, num_chains=100,
         adapt=False, progress=False))
     x, y = _logistic_data()
-    mcmc = MCMC(NUTS(_logistic_model), num_warmup=200, num_samples=200, num_chains=4,
+    mcmc = MCMC(NUTS(_logistic_model), num_warmup=100, num_samples=100, num_chains=4,
                 chain_method="vectorized", progress_bar=False)
     out["numpyro MCMC NUTS, 1st run"] = _measure(
         lambda: (mcmc.run(jax.random.key(0), x, y=y), mcmc.get_samples())[1])

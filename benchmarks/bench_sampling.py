@@ -34,11 +34,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import (  # noqa: E402
+    Target,
+    Timer,
+    best_of,
+    block,
+    ess_min,
+    maxrss_mib,
+    nbytes,
+    targets,
+    timed,
+)
+
 import ebm_ppl  # noqa: E402
 from ebm_ppl.inference_data import read_config  # noqa: E402
-from _common import (  # noqa: E402
-    Target, Timer, best_of, block, ess_min, maxrss_mib, nbytes, targets, timed,
-)
 
 __all__ = ["run", "ALGORITHMS", "sizes"]
 
@@ -312,7 +321,7 @@ def run(quick: bool = False, algorithms: tuple[str, ...] = ALGORITHMS,
         ) -> list[dict]:
     """Run the sampling benchmark; one ``dict`` per (target, algorithm, implementation)."""
     size = sizes(quick)
-    repeats = 3 if quick else 2
+    repeats = 2
     rows: list[dict] = []
     for target in targets():
         if target_names is not None and target.name not in target_names:
