@@ -31,11 +31,12 @@ from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
+from ebm_ppl._warnings import ImproperTargetWarning, StepSizeWarning
 from ebm_ppl.inference_data import az, position_names, run_attrs, to_inference_data
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.potential import Potential
 
-__all__ = ["sample", "SamplerState", "DEFAULT_CHUNK_SIZE"]
+__all__ = ["sample", "DEFAULT_CHUNK_SIZE", "ImproperTargetWarning", "StepSizeWarning"]
 
 #: Draws per compiled chunk (progress-bar granularity; fixed so that the number of
 #: draws never changes the compiled code).
@@ -52,14 +53,6 @@ _STAT_NAMES = {
     "num_integration_steps": "n_steps",
     "tree_depth": "tree_depth",
 }
-
-
-class SamplerState(NamedTuple):
-    """Everything needed to continue a run: kernel states, tuned parameters, step."""
-
-    kernel_state: Any
-    parameters: dict
-    step: int
 
 
 class _WarmupState(NamedTuple):
@@ -173,6 +166,65 @@ def _init_chains(kernel: Kernel, pot: Potential, positions: ArrayTree, *, scheme
 @jax.jit
 def _value_and_grad_batch(pot: Potential, positions: ArrayTree) -> tuple[Array, ArrayTree]:
     return jax.vmap(jax.value_and_grad(pot.logdensity_fn))(positions)
+
+
+# ---------------------------------------------------------------------- warnings
+#: Power-iteration steps for the largest Hessian eigenvalue at init.
+_POWER_ITERATIONS = 30
+#: Distances (in units of ``1 + |x0|``) along the score direction probed for improperness.
+_RAY = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+
+
+@jax.jit
+def _probe(pot: Potential, position: ArrayTree) -> tuple[Array, Array]:
+    """Largest eigenvalue of ``-∇² log p`` at ``position`` (power iteration on
+    Hessian-vector products) and ``log p`` along the ray from ``position`` in the
+    direction of the score."""
+    flat, unravel = ravel_pytree(position)
+
+    def logdensity(z):
+        return pot.logdensity_fn(unravel(z))
+
+    def hvp(v):
+        return -jax.jvp(jax.grad(logdensity), (flat,), (v,))[1]
+
+    def power(_, v):
+        w = hvp(v)
+        return w / (jnp.linalg.norm(w) + 1e-30)
+
+    v0 = jnp.ones_like(flat) / jnp.sqrt(flat.size)
+    v = jax.lax.fori_loop(0, _POWER_ITERATIONS, power, v0)
+    lam = jnp.vdot(v, hvp(v))
+    score = jax.grad(logdensity)(flat)
+    direction = score / (jnp.linalg.norm(score) + 1e-30)
+    scale = 1.0 + jnp.linalg.norm(flat)
+    ray = jnp.stack([logdensity(flat + t * scale * direction) for t in (0.0, *_RAY)])
+    return lam, ray
+
+
+def _warn_suspicious(pot: Potential, kernel: Kernel, position: ArrayTree) -> None:
+    """Warnings (not errors) for legal but suspicious input, before any sampling."""
+    lam, ray = (np.asarray(a) for a in _probe(pot, position))
+    if kernel.name == "ula" and np.isfinite(lam) and lam > 0:
+        step = float(np.asarray(kernel.parameters["step_size"]))
+        limit = 2.0 / float(lam)
+        if step >= limit:
+            warnings.warn(
+                f"ULA step_size {step:g} is above the stability limit 2/λ_max ≈ "
+                f"{limit:.3g} estimated from the Hessian at the initial "
+                "position; the chain will likely diverge (use a smaller step_size)",
+                StepSizeWarning,
+                stacklevel=3,
+            )
+    if np.all(np.isfinite(ray)) and np.all(np.diff(ray) > 0) and ray[-1] - ray[0] > 50.0:
+        warnings.warn(
+            "the log density keeps increasing along the score direction from the initial "
+            f"position (by {ray[-1] - ray[0]:.3g} at distance {_RAY[-1]:g}·(1+|x0|)): the "
+            "target exp(-E) looks improper and chains may drift forever (add a confining "
+            "term or check the sign of the energy)",
+            ImproperTargetWarning,
+            stacklevel=3,
+        )
 
 
 # ---------------------------------------------------------------------- devices
@@ -451,6 +503,7 @@ def sample(
     jitter: float = 0.1,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     resume: az.InferenceData | None = None,
+    check_target: bool = True,
 ) -> az.InferenceData:
     r"""Run ``num_chains`` chains of ``kernel`` on ``pot`` and return ArviZ InferenceData.
 
@@ -496,6 +549,13 @@ def sample(
         included) with no warm-up, bitwise as if the first run had been longer.
         ``seed``, ``init``, ``num_chains`` and ``num_warmup`` are then taken from it;
         join the runs with :func:`ebm_ppl.concat_draws`.
+
+    check_target
+        Before sampling, warn (:class:`StepSizeWarning`) when a ULA step size exceeds the
+        stability limit :math:`2/\lambda_{\max}` of the Hessian of the energy at the
+        first initial position (power iteration), and
+        (:class:`ImproperTargetWarning`) when the log density keeps increasing along the
+        score direction (an improper target such as a linear energy).
 
     Returns
     -------
@@ -553,6 +613,8 @@ def sample(
         one = jax.tree.map(lambda x: x[0], positions)
         pot.check(one, name="init")
         _check_finite_start(pot, positions)
+        if check_target:
+            _warn_suspicious(pot, kernel, one)
         scheme = kernel.adaptation if adapt and kernel.adaptation != "none" else "sample"
         states, parameters, warmup = _init_chains(kernel, pot, positions, scheme=scheme)
         schedule = None

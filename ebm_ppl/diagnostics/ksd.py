@@ -393,11 +393,11 @@ def ksd(
     pooled = float(_ksd2(pooled_x, pooled_s, ell, kernel, statistic, c, beta, block_size))
     if num_chains == 1:
         per_chain = np.array([pooled])
-    else:
-        per_chain = np.array([
-            float(_ksd2(chains[i], scores[i], ell, kernel, statistic, c, beta, block_size))
-            for i in range(num_chains)
-        ])
+    else:  # lax.map: one chain's (block, n) slice in memory at a time
+        per_chain = np.asarray(jax.lax.map(
+            lambda xs: _ksd2(xs[0], xs[1], ell, kernel, statistic, c, beta, block_size),
+            (jnp.asarray(chains), jnp.asarray(scores)),
+        ), dtype=float)
     return KSDResult(
         ksd=math.sqrt(max(pooled, 0.0)),
         ksd_squared=pooled,
@@ -581,26 +581,29 @@ def ksd_test(
                   c=c, beta=beta, markov=markov)
 
     def run(x, s, k, a):
-        n = x.shape[0]
-        bs = _block_size(n, num_bootstrap + 1, block_size)
-        stat, p = _test_one(jnp.asarray(x), jnp.asarray(s), k, ell,
-                            jnp.asarray(a, x.dtype), block_size=bs, **static)
-        return float(stat), float(p)
+        bs = _block_size(x.shape[-2], num_bootstrap + 1, block_size)
+        return _test_one(x, s, k, ell, a, block_size=bs, **static)
 
+    dtype = chains.dtype
     chain_keys = jax.random.split(key_chains, num_chains)
-    per_chain = [run(chains[i], scores[i], chain_keys[i], probs[i]) for i in range(num_chains)]
+    per_stat, per_p = jax.lax.map(  # one chain at a time (bounded memory)
+        lambda xs: run(*xs),
+        (jnp.asarray(chains), jnp.asarray(scores), chain_keys, jnp.asarray(probs, dtype)),
+    )
+    per_stat, per_p = np.asarray(per_stat, dtype=float), np.asarray(per_p, dtype=float)
     if num_chains == 1:
-        pooled = per_chain[0]
+        pooled = (float(per_stat[0]), float(per_p[0]))
     else:
-        pooled = run(chains.reshape(-1, d), scores.reshape(-1, d), key_pooled,
-                     float(np.mean(probs)))
+        stat, p = run(jnp.asarray(chains.reshape(-1, d)), jnp.asarray(scores.reshape(-1, d)),
+                      key_pooled, jnp.asarray(np.mean(probs), dtype))
+        pooled = (float(stat), float(p))
     return KSDTestResult(
         statistic=pooled[0],
         p_value=pooled[1],
         reject=bool(pooled[1] < alpha),
         alpha=float(alpha),
-        per_chain_statistic=np.array([r[0] for r in per_chain]),
-        per_chain_p_value=np.array([r[1] for r in per_chain]),
+        per_chain_statistic=per_stat,
+        per_chain_p_value=per_p,
         num_samples=int(num_chains * num_draws),
         bootstrap=bootstrap,
     )
