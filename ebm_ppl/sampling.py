@@ -5,7 +5,7 @@ Design notes
 * Chains run under ``jax.vmap``; steps run under ``jax.lax.scan`` in chunks of a fixed
   number of draws. The Python loop is over chunks only: it moves the progress bar,
   streams draws to host memory, and lets Ctrl-C keep what was finished.
-* The random key of chain ``c`` at step ``s`` is ``fold_in(fold_in(key, s), c)``: draws do
+* The random key of chain ``c`` at step ``s`` is ``split(fold_in(key, s))[c]``: draws do
   not depend on the chunk size, and a run can be resumed or extended bitwise.
 * Kernels and potentials are pytrees whose numbers are traced: a second call with the
   same potential function, kernel type and shapes reuses the compiled chunk, whatever
@@ -164,6 +164,12 @@ def _init_chains(kernel: Kernel, pot: Potential, positions: ArrayTree, *, scheme
 
 
 @jax.jit
+def _constrain_draws(pot: Potential, positions: ArrayTree) -> dict[str, Array]:
+    """Map ``(draw, chain, ...)`` unconstrained positions to the model's sites."""
+    return jax.vmap(jax.vmap(pot.constrain))(positions)
+
+
+@jax.jit
 def _value_and_grad_batch(pot: Potential, positions: ArrayTree) -> tuple[Array, ArrayTree]:
     return jax.vmap(jax.value_and_grad(pot.logdensity_fn))(positions)
 
@@ -254,8 +260,8 @@ def _shard_chains(tree: Any, num_chains: int) -> Any:
 
 # ---------------------------------------------------------------------- chains
 def _chain_keys(key: PRNGKey, step: Array, num_chains: int) -> PRNGKey:
-    step_key = jax.random.fold_in(key, step)
-    return jax.vmap(jax.random.fold_in, (None, 0))(step_key, jnp.arange(num_chains))
+    """Keys of all chains at global step ``step`` (independent of chunking/devices)."""
+    return jax.random.split(jax.random.fold_in(key, step), num_chains)
 
 
 def _step_chains(kernel: Kernel, pot: Potential, parameters: dict, states: Any, keys: PRNGKey):
@@ -300,7 +306,7 @@ def _run_chunk(
     key: PRNGKey,
     first_step: Array,
     num_valid: Array,
-    thin: Array,
+    thin: Array | None,
     *,
     chunk_size: int,
     scheme: str,
@@ -308,40 +314,52 @@ def _run_chunk(
     """Run ``chunk_size`` draws (``thin`` kernel steps each) of all chains.
 
     ``scheme`` is ``"sample"`` (no adaptation) or the warm-up scheme of the kernel.
-    Draws with index ``>= num_valid`` are computed but leave the carry unchanged.
+    ``thin=None`` means one step per draw (no inner loop); any other value is traced, so
+    all thinning factors > 1 share one compilation. Draws with index ``>= num_valid``
+    (the padding of a last, partial chunk) are skipped by ``lax.cond``.
     """
     num_chains = jax.tree.leaves(states)[0].shape[0]
-    stats_struct = jax.eval_shape(
-        lambda: _summarise_info(
-            _step_chains(kernel, pot, parameters, states, _chain_keys(key, 0, num_chains))[1]
+    thinned = thin is not None
+    if thinned:
+        stats_struct = jax.eval_shape(
+            lambda: _summarise_info(
+                _step_chains(kernel, pot, parameters, states, _chain_keys(key, 0, num_chains))[1]
+            )
         )
-    )
-    zero_stats = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), stats_struct)
+        zero_stats = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), stats_struct)
 
-    def draw(carry, xs):
+    def advance(carry, index, stage):
         states, parameters, warmup = carry
-        index, stage = xs
-        valid = index < num_valid
-        base_step = first_step + index * thin
+        base_step = first_step + index * (thin if thinned else 1)
+        if thinned:
+            def body(j, inner):
+                states, stats = inner
+                keys = _chain_keys(key, base_step + j, num_chains)
+                new_states, info = _step_chains(kernel, pot, parameters, states, keys)
+                return new_states, _merge_thin(stats, _summarise_info(info), j)
 
-        def body(j, inner):
-            states, stats = inner
-            keys = _chain_keys(key, base_step + j, num_chains)
+            new_states, stats = jax.lax.fori_loop(0, thin, body, (states, zero_stats))
+        else:
+            keys = _chain_keys(key, base_step, num_chains)
             new_states, info = _step_chains(kernel, pot, parameters, states, keys)
-            return new_states, _merge_thin(stats, _summarise_info(info), j)
-
-        new_states, stats = jax.lax.fori_loop(0, thin, body, (states, zero_stats))
+            stats = _summarise_info(info)
         new_parameters, new_warmup = parameters, warmup
         if scheme != "sample":
             new_parameters, new_warmup = jax.vmap(
                 partial(_adapt_step, kernel, scheme, stage)
             )(parameters, warmup, new_states.position, stats["acceptance_rate"])
-        carry = (new_states, new_parameters, new_warmup)
-        carry = jax.tree.map(lambda new, old: jnp.where(valid, new, old), carry,
-                             (states, parameters, warmup))
-        out = {"position": new_states.position, "lp": new_states.logdensity, **stats}
-        out["step_size"] = _step_size_stat(kernel, parameters, num_chains)
-        return carry, out
+        out = {"position": new_states.position, "lp": new_states.logdensity, **stats,
+               "step_size": _step_size_stat(kernel, parameters, num_chains)}
+        return (new_states, new_parameters, new_warmup), out
+
+    def draw(carry, xs):
+        index, stage = xs
+        out_struct = jax.eval_shape(advance, carry, index, stage)[1]
+
+        def skip(carry, index, stage):  # padding draws of the last chunk: no compute
+            return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_struct)
+
+        return jax.lax.cond(index < num_valid, advance, skip, carry, index, stage)
 
     xs = (jnp.arange(chunk_size), schedule)
     (states, parameters, warmup), draws = jax.lax.scan(draw, (states, parameters, warmup), xs)
@@ -468,7 +486,8 @@ def _run_phase(
             states, parameters, warmup, draws = _run_chunk(
                 kernel, pot, parameters, states, warmup, jnp.asarray(sched), key,
                 jnp.asarray(first_step + done * thin), jnp.asarray(n_valid),
-                jnp.asarray(thin), chunk_size=chunk_size, scheme=scheme,
+                None if thin == 1 else jnp.asarray(thin), chunk_size=chunk_size,
+                scheme=scheme,
             )
             if keep:
                 if postprocess is not None:
@@ -624,7 +643,7 @@ def sample(
 
     postprocess = None
     if pot.postprocess_fn is not None:
-        postprocess = jax.jit(jax.vmap(jax.vmap(pot.constrain)))
+        postprocess = partial(_constrain_draws, pot)
 
     bar = None
     if progress:

@@ -93,24 +93,30 @@ def gaussian_ula_covariance(hessian: np.ndarray, step_size: float, temperature: 
     return temperature * (vec * (2.0 / (lam * (2.0 - step_size * lam)))) @ vec.T
 
 
+def _run_chains(kernel, positions, rng_key, logdensity_fn, num_steps):
+    num_chains = positions.shape[0]
+    states = jax.vmap(lambda x: kernel.init(x, logdensity_fn))(positions)
+
+    def body(states, key):
+        keys = jax.random.split(key, num_chains)
+        return jax.vmap(lambda k, s: kernel.step(k, s, logdensity_fn))(keys, states)
+
+    return jax.lax.scan(body, states, jax.random.split(rng_key, num_steps))
+
+
+#: Compiled once per (kernel type, log density, shapes, num_steps): the kernel is a pytree
+#: argument, so its hyper-parameters are traced.
+_run_chains_jit = jax.jit(_run_chains, static_argnames=("logdensity_fn", "num_steps"))
+
+
 def run_chains(kernel, logdensity_fn, positions, rng_key, num_steps: int):
     """Run ``num_steps`` of ``kernel`` on a batch of chains with ``vmap`` x ``lax.scan``.
 
     Returns the final states and the stacked infos ``(num_steps, num_chains, ...)``.
     """
-    num_chains = positions.shape[0]
-
-    @jax.jit
-    def run(positions, rng_key):
-        states = jax.vmap(lambda x: kernel.init(x, logdensity_fn))(positions)
-
-        def body(states, key):
-            keys = jax.random.split(key, num_chains)
-            return jax.vmap(lambda k, s: kernel.step(k, s, logdensity_fn))(keys, states)
-
-        return jax.lax.scan(body, states, jax.random.split(rng_key, num_steps))
-
-    return run(positions, rng_key)
+    return _run_chains_jit(
+        kernel, positions, rng_key, logdensity_fn=logdensity_fn, num_steps=num_steps
+    )
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import warnings
 
@@ -11,7 +12,6 @@ import numpy as np
 import optax
 import pytest
 
-import ebm_ppl.fit as fit_module
 from ebm_ppl.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -25,6 +25,9 @@ from ebm_ppl.objectives import (
     contrastive_divergence,
     score_matching,
 )
+
+# the module itself (ebm_ppl.fit the attribute may be the function once re-exported)
+fit_module = importlib.import_module("ebm_ppl.fit")
 
 OPTIMIZER = optax.adam(0.05)  # one object: fits share compilations
 

@@ -368,28 +368,29 @@ def test_nan_region_does_not_poison_chains(kernel):
 
 
 # ------------------------------------------------------------------ 8. property-based
-@settings(max_examples=6, deadline=None)
+def standard_normal_logdensity(x):
+    """``log N(x; 0, I)`` up to a constant, for any shape."""
+    return -0.5 * jnp.sum(x**2)
+
+
+@settings(max_examples=5, deadline=None)
 @given(
     dim=st.integers(1, 4),
     name=st.sampled_from(KERNEL_NAMES),
     seed=st.integers(0, 2**31 - 1),
-    scale=st.floats(0.5, 2.0),
+    spread=st.floats(0.1, 3.0),
 )
-def test_kernels_finite_and_reproducible_property(dim, name, seed, scale):
-    """On ``N(0, scale^2 I_d)`` in float32, 5 steps of any kernel keep finite positions
-    of dtype float32 and the same key reproduces the same draws."""
+def test_kernels_finite_and_reproducible_property(dim, name, seed, spread):
+    """On ``N(0, I_d)`` in float32, from starts of any spread, 5 steps of any kernel keep
+    finite float32 positions, and the same key reproduces the same draws."""
     kernel = {
         **all_kernels(),
         "independent": kernels.independent(dist.Normal(jnp.ones(dim), 2.0).to_event(1)),
     }[name]
-
-    def logdensity(x):
-        return -0.5 * jnp.sum((x / scale) ** 2)
-
-    start = jnp.linspace(-1.0, 1.0, 2 * dim, dtype=jnp.float32).reshape(2, dim)
+    start = spread * jnp.linspace(-1.0, 1.0, 2 * dim, dtype=jnp.float32).reshape(2, dim)
     key = jax.random.key(seed)
-    first, _ = run_chains(kernel, logdensity, start, key, 5)
-    second, _ = run_chains(kernel, logdensity, start, key, 5)
+    first, _ = run_chains(kernel, standard_normal_logdensity, start, key, 5)
+    second, _ = run_chains(kernel, standard_normal_logdensity, start, key, 5)
     assert first.position.dtype == jnp.float32
     assert np.all(np.isfinite(np.asarray(first.position)))
     np.testing.assert_array_equal(np.asarray(first.position), np.asarray(second.position))

@@ -185,7 +185,7 @@ def test_model_second_call_compiles_nothing():
     pot = ebm_ppl.Potential.from_model(model, jnp.asarray(Y))
 
     def run(seed):
-        return ebm_ppl.sample(pot, kernels.mala(0.1), None, num_samples=20, num_warmup=20,
+        return ebm_ppl.sample(pot, kernels.random_walk(0.5), None, num_samples=20, num_warmup=20,
                               num_chains=4, seed=seed, progress=False)
 
     run(0)

@@ -174,14 +174,17 @@ COMPILES = CompileCounter()
 
 
 def test_second_call_compiles_nothing():
-    """New seed, init, num_samples, num_warmup, thin, step size and params: no compile."""
+    """New seed, init, num_samples, num_warmup, thin, step size and params: no compile.
+
+    (``thin=1`` and ``thin>1`` are two variants; all ``thin>1`` share one.)
+    """
     def counted(params, x):
         return 0.5 * jnp.sum(params["precision"] * (x - params["mean"]) ** 2)
 
     params = {"precision": jnp.array([1.0, 2.0]), "mean": jnp.zeros(2)}
     pot = ebm_ppl.Potential.from_energy(counted, params)
     ebm_ppl.sample(pot, ebm_ppl.kernels.mala(0.3), jnp.zeros(2), num_samples=50,
-                   num_warmup=20, progress=False)
+                   num_warmup=20, thin=3, progress=False)
     params2 = {"precision": jnp.array([3.0, 1.0]), "mean": jnp.ones(2)}
     init2, kernel2 = jnp.ones(2), ebm_ppl.kernels.mala(0.1)
     before = COMPILES.n

@@ -295,7 +295,7 @@ def _ksd2(x: Array, s: Array, ell: Array, kernel: str, statistic: str, c: float,
         jnp.asarray(x), jnp.asarray(s), ones, ell, kernel=kernel,
         include_diag=statistic == "v", block_size=_block_size(n, 1, block_size), c=c, beta=beta,
     )[0]
-    return total / (n * (n - 1) if statistic == "u" else n * n)
+    return total / float(n * (n - 1) if statistic == "u" else n * n)
 
 
 # ----------------------------------------------------------------------- public
