@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -61,7 +62,8 @@ class Potential:
     postprocess_fn
         For models: maps an unconstrained position to the constrained sample sites.
     init_fn
-        For models: ``init_fn(rng_key) -> position`` drawn with the model's init strategy.
+        For models: ``init_fn(rng_key, num_chains) -> positions``, a batch drawn like
+        NumPyro's ``init_to_uniform``: uniform on (-2, 2) in the unconstrained space.
     example_spec
         ``(treedef, leaves)`` of the expected position's ``jax.ShapeDtypeStruct`` s,
         when known (hashable, so it can be static); see :attr:`example`.
@@ -220,18 +222,13 @@ class Potential:
         if not z0:
             raise ValueError("model has no latent sample sites to sample (all sites observed)")
 
-        def init_fn(rng_key: PRNGKey) -> ArrayTree:
-            return initialize_model(
-                rng_key, model, model_args=model_args, model_kwargs=model_kwargs,
-                init_strategy=init_to_uniform,
-            ).param_info.z
-
+        spec = _as_spec(z0)
         return cls(
             fn=info.potential_fn,
             kind="model",
             postprocess_fn=info.postprocess_fn,
-            init_fn=init_fn,
-            example_spec=_as_spec(z0),
+            init_fn=partial(_uniform_init, spec),
+            example_spec=spec,
         )
 
     # ------------------------------------------------------------------ evaluation
@@ -371,3 +368,19 @@ def _combine(arrays: Any, static: Any) -> Any:
     for i, leaf in rest:
         leaves[i] = leaf
     return jax.tree.unflatten(treedef, leaves)
+
+
+#: Radius of NumPyro's ``init_to_uniform`` in the unconstrained space.
+_INIT_RADIUS = 2.0
+
+
+@partial(jax.jit, static_argnums=(0, 2))
+def _uniform_init(spec: Any, rng_key: PRNGKey, num_chains: int) -> ArrayTree:
+    """``num_chains`` positions uniform on (-2, 2) per coordinate (compiled once)."""
+    treedef, leaves = spec
+    keys = jax.random.split(rng_key, len(leaves))
+    draws = [
+        jax.random.uniform(k, (num_chains, *s.shape), s.dtype, -_INIT_RADIUS, _INIT_RADIUS)
+        for k, s in zip(keys, leaves)
+    ]
+    return jax.tree.unflatten(treedef, draws)

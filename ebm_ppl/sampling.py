@@ -121,8 +121,7 @@ def _initial_positions(
                 "(pass one position, or a batch of num_chains positions); only "
                 "Potential.from_model can draw initial positions itself"
             )
-        keys = jax.random.key_data(jax.random.split(key, num_chains))
-        return pot.init_fn(keys)
+        return pot.init_fn(key, num_chains)
     init = _to_float(init, "init")
     if _is_batch(pot, init, num_chains):
         return init
@@ -492,15 +491,16 @@ def _run_phase(
             if keep:
                 if postprocess is not None:
                     draws["position"] = postprocess(draws["position"])
-                host = jax.tree.map(lambda a, n=n_valid: np.asarray(a[:n]), draws)
+                # to host first, then slice: a device-side slice would compile per length
+                host = jax.tree.map(lambda a, n=n_valid: np.asarray(a)[:n], draws)
                 collected.append(host)
             else:
                 jax.block_until_ready(states)
             done += n_valid
             if bar is not None:
                 bar.update(n_valid)
-                last = jax.device_get(draws["acceptance_rate"][n_valid - 1])
-                bar.set_postfix(acc=f"{float(np.mean(last)):.2f}", refresh=False)
+                rate = np.asarray(draws["acceptance_rate"])[:n_valid]
+                bar.set_postfix(acc=f"{float(np.mean(rate)):.2f}", refresh=False)
     except KeyboardInterrupt:
         interrupted = True
     return states, parameters, warmup, collected, done, interrupted

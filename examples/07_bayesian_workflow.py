@@ -84,7 +84,7 @@ def grid_posterior(params: Any, t: np.ndarray, y: np.ndarray) -> dict[str, np.nd
     energy = jax.vmap(lambda x: ENERGY(params, x))(w)
     resid = jnp.asarray(y)[None, :] - w[:, :1] - w[:, 1:] * jnp.asarray(t)[None, :]
     log_post = -energy - 0.5 * jnp.sum(resid**2, axis=1) / SIGMA_Y**2
-    prob = np.asarray(jnp.exp(log_post - log_post.max()))
+    prob = np.array(jnp.exp(log_post - log_post.max()), dtype=float)
     prob /= prob.sum()
     wn = np.asarray(w)
     mean = prob @ wn
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"sd {np.round(reference['sd'], 4).tolist()}; critical z (k={k}) {z_crit:.2f}")
     means, mcses = {}, {}
     for name, idata in runs.items():
-        summ = az.summary(idata, var_names=["w"])
+        summ = az.summary(idata, var_names=["w"], round_to="none")
         mean = summ["mean"].to_numpy()
         mcse = summ["mcse_mean"].to_numpy()
         means[name], mcses[name] = mean, mcse
@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "divergences": int(np.asarray(idata.sample_stats["diverging"]).sum()),
         }
         print(f"--- {name} ({seconds[name]:.1f} s)")
-        print(summ.to_string())
+        print(summ.round(4).to_string())
         print(f"    z vs grid {np.round(results[name]['z_grid'], 2).tolist()}, divergences "
               f"{results[name]['divergences']}")
     names = list(runs)

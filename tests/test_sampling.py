@@ -5,8 +5,8 @@ Laws tested
 -----------
 * Correlated 2-D Gaussian ``N(MU, COV)`` and the 1-D mixture
   ``0.3 N(-1.2, 0.5^2) + 0.7 N(1.2, 0.5^2)`` (modes that every kernel
-  must cross; with +-1.5 MALA and NUTS reach R-hat ~1.08 in 2000 draws): means and variances within Monte-Carlo
-  error ``sd / sqrt(ESS)`` (ArviZ ESS), R-hat < 1.05.
+  must cross; with +-1.5 MALA and NUTS reach R-hat ~1.08 in 2000 draws): means and
+  variances within Monte-Carlo error ``sd / sqrt(ESS)`` (ArviZ ESS), R-hat < 1.05.
 * ULA (4000 chains, last draw): ``N(mu, V diag(2/(lambda(2 - eta lambda))) V^T)`` and
   not ``N(mu, H^-1)`` near the stability limit.
 """
