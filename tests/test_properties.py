@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -62,16 +63,31 @@ def run_steps(kernel, key, position, num_steps=5):
     return jax.lax.scan(body, state, jax.random.split(key, num_steps))
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(
+CASES = dict(
     name=st.sampled_from(KERNELS),
     structure=st.sampled_from(STRUCTURES),
     shape=st.sampled_from([(), (1,), (3,), (2, 2)]),
     x64=st.booleans(),
     seed=st.integers(0, 2**16),
 )
+SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+
+
+@settings(max_examples=7, **SETTINGS)
+@given(**CASES)
 def test_kernel_properties(name, structure, shape, x64, seed):
+    check_kernel_properties(name, structure, shape, x64, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, **SETTINGS)
+@given(**CASES)
+def test_kernel_properties_many(name, structure, shape, x64, seed):
+    check_kernel_properties(name, structure, shape, x64, seed)
+
+
+def check_kernel_properties(name, structure, shape, x64, seed):
+    """Each property above, for one kernel, structure, shape, dtype and seed."""
     if name == "independent":
         structure = "array"  # the proposal distribution is over one array
         shape = shape or (1,)
