@@ -124,7 +124,7 @@ def _sample_and_report(energy, params, data, args, out_dir: Path, fit_result=Non
         t0 = time.perf_counter()
         idata = ebm_ppl.sample(pot, kernel, init, num_samples=args.samples,
                                num_warmup=args.warmup, num_chains=args.chains,
-                               seed=args.seed, progress=not args.quiet)
+                               seed=args.seed, thin=args.thin, progress=not args.quiet)
         elapsed = time.perf_counter() - t0
         summary = ebm_ppl.diagnostics.summary(idata, pot, seed=args.seed)
         print(f"\n== {name.upper()} ({args.chains} chains x {args.samples} draws, "
@@ -187,7 +187,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     kernel = _kernel(args.kernel, args.step_size)
     idata = ebm_ppl.sample(pot, kernel, jnp.zeros(config["dim"]), num_samples=args.samples,
                            num_warmup=args.warmup, num_chains=args.chains, seed=args.seed,
-                           progress=not args.quiet, jitter=1.0)
+                           thin=args.thin, progress=not args.quiet, jitter=1.0)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     idata.to_netcdf(str(out))
@@ -255,7 +255,10 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chains", type=_positive_int, default=4)
     g.add_argument("--samples", type=_positive_int, default=1000)
     g.add_argument("--warmup", type=int, default=500)
-    g.add_argument("--step-size", type=_positive_float, default=0.01)
+    g.add_argument("--step-size", type=_positive_float, default=0.01,
+                   help="initial step size (adapted during warm-up except for ULA; the "
+                   "random-walk scale for mh)")
+    g.add_argument("--thin", type=_positive_int, default=1, help="keep every thin-th step")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(p, steps=2000, objective="dsm")
     _add_sampling(p)
     p.add_argument("--out", default="ebm-ppl-demo", help="output folder")
-    p.set_defaults(func=cmd_demo, n=2000)
+    p.set_defaults(func=cmd_demo, n=2000, step_size=0.03, thin=5)
 
     p = sub.add_parser(
         "train", parents=[common], formatter_class=fmt, help="train an MLP energy",

@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def _plot(samples: dict[str, np.ndarray], held_out: np.ndarray, results: dict[str, Any],
           out: Any) -> None:
-    fig, axes = plt.subplots(1, 6, figsize=(21, 3.8), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, 6, figsize=(21, 4.4), sharex=True, sharey=True)
     axes[0].plot(held_out[:, 0], held_out[:, 1], ".", ms=2)
     axes[0].set_title("held-out data")
     for ax, (name, draws) in zip(axes[1:], samples.items()):

@@ -172,16 +172,9 @@ def test_model_constrain_and_potential():
     np.testing.assert_allclose(pot.logdensity_fn(z), -expected, rtol=1e-5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sample() builds jax.jit(jax.vmap(jax.vmap(pot.constrain))) anew on every "
-    "call (jit(constrain) recompiles), and Potential.from_model's init_fn reruns "
-    "numpyro.initialize_model, which compiles a fresh jit(scan) each call; fix: a "
-    "module-level jitted constrain taking the Potential as a pytree argument, and a "
-    "jitted/vmapped init_fn built once in from_model",
-)
 def test_model_second_call_compiles_nothing():
-    """A second ``sample`` call on a model potential (another seed) compiles nothing."""
+    """A second ``sample`` call on a model potential (another seed, ``init=None``) compiles
+    nothing: constrain and the model's init strategy are compiled once."""
     pot = ebm_ppl.Potential.from_model(model, jnp.asarray(Y))
 
     def run(seed):

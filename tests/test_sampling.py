@@ -181,44 +181,19 @@ def test_same_seed_same_draws_different_seed_different_draws():
 
 
 def test_second_call_compiles_nothing():
-    """A second call with another seed, step size, ``num_warmup`` (within one chunk), init
-    and ``thin`` reuses every compiled computation (MALA: dual-averaging warm-up)."""
-    _small(seed=0)
+    """A second call with another seed, step size, ``num_samples``, ``num_warmup`` (within
+    one chunk), init and ``thin`` (both > 1: ``thin=1`` has its own fast path) reuses
+    every compiled computation (MALA: dual-averaging warm-up)."""
+    _small(seed=0, thin=2)
     with count_compiles() as compiled:
         idata = ebm_ppl.sample(
-            GAUSSIAN, kernels.mala(0.5), jnp.ones(2), num_samples=50, num_warmup=80,
+            GAUSSIAN, kernels.mala(0.5), jnp.ones(2), num_samples=130, num_warmup=80,
             num_chains=4, seed=9, thin=3, progress=False,
         )
     assert compiled == []
-    assert idata.posterior["x"].shape == (4, 50, 2)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sampling._run_phase slices device arrays with a[:n_valid] before the host "
-    "copy, compiling a dynamic_slice per leaf for each new partial-chunk length "
-    "(num_samples % chunk_size); fix: np.asarray(a)[:n_valid]",
-)
-def test_second_call_other_num_samples_compiles_nothing():
-    """Another ``num_samples`` (here 130: a partial last chunk) should compile nothing."""
-    _small(seed=0)
-    with count_compiles() as compiled:
-        idata = ebm_ppl.sample(
-            GAUSSIAN, kernels.mala(0.5), jnp.zeros(2), num_samples=130, num_warmup=50,
-            num_chains=4, seed=0, progress=False,
-        )
     assert idata.posterior["x"].shape == (4, 130, 2)
-    assert compiled == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the warm-up carry changes weak types after the first chunk (int32 "
-    "weak_type=True in the dual-averaging/mass-matrix state), so a warm-up longer than "
-    "chunk_size compiles _run_chunk a second time; fix: strip weak types of the carry, "
-    "e.g. jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), ...) on _warmup_init's "
-    "output and on the carry returned by _adapt_step",
-)
 def test_warmup_over_several_chunks_compiles_chunk_once_per_scheme():
     """One call whose warm-up spans 3 chunks compiles ``_run_chunk`` twice: once for the
     warm-up scheme and once for sampling (fresh energy, so nothing is cached)."""
@@ -234,16 +209,17 @@ def test_warmup_over_several_chunks_compiles_chunk_once_per_scheme():
 
 
 def test_second_call_nuts_compiles_nothing_same_warmup_length():
-    """NUTS (window adaptation): another seed, init and ``thin`` compile nothing."""
-    def run(seed, init, thin):
+    """NUTS (window adaptation): another seed, init, ``num_samples`` and ``thin`` compile
+    nothing."""
+    def run(seed, init, thin, num_samples):
         return ebm_ppl.sample(
-            GAUSSIAN, kernels.nuts(0.3), init, num_samples=50, num_warmup=100,
+            GAUSSIAN, kernels.nuts(0.3), init, num_samples=num_samples, num_warmup=100,
             num_chains=4, seed=seed, thin=thin, progress=False,
         )
 
-    run(0, jnp.zeros(2), 1)
+    run(0, jnp.zeros(2), 1, 50)
     with count_compiles() as compiled:
-        run(1, jnp.ones(2), 2)
+        run(1, jnp.ones(2), 1, 130)
     assert compiled == []
 
 
