@@ -298,6 +298,16 @@ def _ksd2(x: Array, s: Array, ell: Array, kernel: str, statistic: str, c: float,
     return total / float(n * (n - 1) if statistic == "u" else n * n)
 
 
+@partial(jax.jit, static_argnames=("kernel", "statistic", "c", "beta", "block_size"))
+def _ksd2_chains(chains: Array, scores: Array, ell: Array, *, kernel: str, statistic: str,
+                 c: float, beta: float, block_size: int | None) -> Array:
+    """Per-chain KSD² under ``lax.map``: one chain's ``(block, n)`` slice at a time."""
+    return jax.lax.map(
+        lambda xs: _ksd2(xs[0], xs[1], ell, kernel, statistic, c, beta, block_size),
+        (chains, scores),
+    )
+
+
 # ----------------------------------------------------------------------- public
 def ksd(
     samples: Any,
@@ -393,10 +403,10 @@ def ksd(
     pooled = float(_ksd2(pooled_x, pooled_s, ell, kernel, statistic, c, beta, block_size))
     if num_chains == 1:
         per_chain = np.array([pooled])
-    else:  # lax.map: one chain's (block, n) slice in memory at a time
-        per_chain = np.asarray(jax.lax.map(
-            lambda xs: _ksd2(xs[0], xs[1], ell, kernel, statistic, c, beta, block_size),
-            (jnp.asarray(chains), jnp.asarray(scores)),
+    else:
+        per_chain = np.asarray(_ksd2_chains(
+            jnp.asarray(chains), jnp.asarray(scores), ell, kernel=kernel, statistic=statistic,
+            c=c, beta=beta, block_size=block_size,
         ), dtype=float)
     return KSDResult(
         ksd=math.sqrt(max(pooled, 0.0)),
@@ -449,6 +459,16 @@ def _test_one(
     stat, boot = sums[0] / norm, sums[1:] / norm
     p_value = (1.0 + jnp.sum(boot >= stat)) / (1.0 + num_bootstrap)
     return stat, p_value
+
+
+@partial(jax.jit, static_argnames=("kernel", "statistic", "num_bootstrap", "block_size", "c",
+                                   "beta", "markov"))
+def _test_chains(
+    chains: Array, scores: Array, keys: PRNGKey, probs: Array, ell: Array, **static: Any
+) -> tuple[Array, Array]:
+    """:func:`_test_one` on each chain under ``lax.map`` (bounded memory)."""
+    return jax.lax.map(lambda xs: _test_one(xs[0], xs[1], xs[2], ell, xs[3], **static),
+                       (chains, scores, keys, probs))
 
 
 def _markov_flip_prob(chain: np.ndarray) -> float:
@@ -580,22 +600,22 @@ def ksd_test(
     static = dict(kernel=kernel, statistic=statistic, num_bootstrap=int(num_bootstrap),
                   c=c, beta=beta, markov=markov)
 
-    def run(x, s, k, a):
-        bs = _block_size(x.shape[-2], num_bootstrap + 1, block_size)
-        return _test_one(x, s, k, ell, a, block_size=bs, **static)
-
     dtype = chains.dtype
     chain_keys = jax.random.split(key_chains, num_chains)
-    per_stat, per_p = jax.lax.map(  # one chain at a time (bounded memory)
-        lambda xs: run(*xs),
-        (jnp.asarray(chains), jnp.asarray(scores), chain_keys, jnp.asarray(probs, dtype)),
+    per_stat, per_p = _test_chains(
+        jnp.asarray(chains), jnp.asarray(scores), chain_keys, jnp.asarray(probs, dtype), ell,
+        block_size=_block_size(num_draws, num_bootstrap + 1, block_size), **static,
     )
     per_stat, per_p = np.asarray(per_stat, dtype=float), np.asarray(per_p, dtype=float)
     if num_chains == 1:
         pooled = (float(per_stat[0]), float(per_p[0]))
     else:
-        stat, p = run(jnp.asarray(chains.reshape(-1, d)), jnp.asarray(scores.reshape(-1, d)),
-                      key_pooled, jnp.asarray(np.mean(probs), dtype))
+        n_pooled = num_chains * num_draws
+        stat, p = _test_one(
+            jnp.asarray(chains.reshape(-1, d)), jnp.asarray(scores.reshape(-1, d)), key_pooled,
+            ell, jnp.asarray(np.mean(probs), dtype),
+            block_size=_block_size(n_pooled, num_bootstrap + 1, block_size), **static,
+        )
         pooled = (float(stat), float(p))
     return KSDTestResult(
         statistic=pooled[0],

@@ -3,8 +3,8 @@
 The transitions are BlackJAX's own; the adapters only bind hyper-parameters into the
 ebm_ppl :class:`~ebm_ppl.kernels.base.Kernel` interface and normalise the info:
 ``acceptance_rate`` and ``is_divergent`` are always present, and a proposal whose log
-density or gradient is NaN/inf (BlackJAX then returns a NaN acceptance probability and
-silently rejects) is reported as divergent with acceptance 0.
+density or gradient is NaN/inf (BlackJAX then silently rejects it, reporting a NaN or zero
+acceptance) is reported as divergent with acceptance 0.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import blackjax
+import blackjax.mcmc.diffusions as diffusions
+import blackjax.mcmc.proposal as proposal
+import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl.kernels.base import Kernel, check_positive
+from ebm_ppl.kernels.base import Kernel, check_positive, tree_all_finite
 
 __all__ = ["mala", "hmc", "nuts", "barker", "GradientInfo", "HMCInfo", "NUTSInfo"]
 
-_MALA = blackjax.mcmc.mala.build_kernel()
+_MALA = blackjax.mcmc.mala.build_kernel()  # reference for tests: same draws as _mala_kernel
 _BARKER = blackjax.mcmc.barker.build_kernel()
 _HMC = blackjax.mcmc.hmc.build_kernel()
 _NUTS = blackjax.mcmc.nuts.build_kernel()
@@ -66,10 +69,32 @@ def _default_imm(position: ArrayTree, inverse_mass_matrix: Array | None) -> Arra
     return jnp.ones(flat.shape, flat.dtype)
 
 
+def _mala_transition_energy(state, new_state, step_size):
+    """BlackJAX's MALA transition energy ``-log p(x') + |x - x' - h∇log p(x')|²/(4h)``."""
+    theta = jax.tree.map(
+        lambda x, new_x, g: x - new_x - step_size * g,
+        state.position, new_state.position, new_state.logdensity_grad,
+    )
+    theta_dot = sum(jnp.sum(t * t) for t in jax.tree.leaves(theta))
+    return -new_state.logdensity + 0.25 * (1.0 / step_size) * theta_dot
+
+
+_MALA_RATIO = proposal.compute_asymmetric_acceptance_ratio(_mala_transition_energy)
+
+
 def _mala_kernel(rng_key: PRNGKey, state, logdensity_fn: LogDensityFn, step_size: Array):
-    state, info = _MALA(rng_key, state, logdensity_fn, step_size)
-    rate, bad = _safe_rate(info.acceptance_rate)
-    return state, GradientInfo(rate, info.is_accepted, bad)
+    """BlackJAX's MALA step, assembled from its parts so that a proposal with a
+    non-finite log density or gradient is reported as divergent (BlackJAX's own kernel
+    silently turns it into acceptance 0). Same keys, same draws as ``blackjax.mala``."""
+    key_integrator, key_rmh = jax.random.split(rng_key)
+    integrator = diffusions.overdamped_langevin(jax.value_and_grad(logdensity_fn))
+    new_state = blackjax.mcmc.mala.MALAState(*integrator(key_integrator, state, step_size))
+    bad = ~jnp.isfinite(new_state.logdensity) | ~tree_all_finite(new_state.logdensity_grad)
+    log_p_accept = jnp.where(bad, -jnp.inf, _MALA_RATIO(state, new_state, step_size=step_size))
+    state, (is_accepted, rate, _) = proposal.static_binomial_sampling(
+        key_rmh, log_p_accept, state, new_state
+    )
+    return state, GradientInfo(rate, is_accepted, bad)
 
 
 def _barker_kernel(
