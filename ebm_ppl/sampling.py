@@ -9,8 +9,9 @@ Design notes
   not depend on the chunk size, and a run can be resumed or extended bitwise.
 * Kernels and potentials are pytrees whose numbers are traced: a second call with the
   same potential function, kernel type and shapes reuses the compiled chunk, whatever
-  the seed, init, step size, parameter values, ``num_samples``, ``num_warmup`` or
-  ``thin`` (the last partial chunk is masked rather than compiled at another length).
+  the seed, init, step size, parameter values, ``num_samples`` or ``num_warmup`` (the
+  last partial chunk is skipped with ``lax.cond`` rather than compiled at another length).
+  ``thin == 1`` has its own one-step path; all ``thin > 1`` share one compilation.
 """
 
 from __future__ import annotations
