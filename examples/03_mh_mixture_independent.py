@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"N({PROPOSAL_MEAN}, {PROPOSAL_SD}^2); 4 chains x {num_samples} draws "
           f"({timer.seconds:.1f} s)")
     print(f"right-mode weight: truth {truth}, under p*q {pq_right:.4f}; mean: truth "
-          f"{exact_mean}; critical z {z_crit:.2f}")
+          f"{exact_mean:.3f}; critical z {z_crit:.2f}")
     for name in runs:
         r = results[name]
         print(f"  {name:12s} acceptance {r['acceptance_rate']:.3f}  weight "
