@@ -14,6 +14,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.distribution import Distribution
 
 from ebm_ppl._types import Array, ArrayLikeTree, PRNGKey
+from ebm_ppl.potential import Potential
 
 __all__ = ["EnergyDistribution"]
 
@@ -34,14 +35,6 @@ def _check_event_shape(event_shape: Any) -> tuple[int, ...]:
             f"event_shape must be a tuple of positive integers (e.g. (d,)), got {event_shape!r}"
         )
     return tuple(int(n) for n in shape)
-
-
-def _check_temperature(temperature: Any) -> None:
-    if isinstance(temperature, jax.core.Tracer):
-        return
-    t = np.asarray(temperature, dtype=float) if not isinstance(temperature, bool) else None
-    if t is None or t.shape != () or not np.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a finite scalar > 0, got {temperature!r}")
 
 
 class EnergyDistribution(Distribution):
@@ -137,39 +130,21 @@ class EnergyDistribution(Distribution):
             )
         if support.event_dim < len(event_shape):
             support = constraints.independent(support, len(event_shape) - support.event_dim)
-        _check_temperature(temperature)
         self.energy_fn = energy_fn
         self.params = params
         self.has_params = params is not None
         self.temperature = temperature
         self._support = support
-        self._check_energy(event_shape)
+        # temperature and energy validated once by Potential (jax.eval_shape, no compute)
+        Potential.from_energy(
+            energy_fn, params, temperature,
+            example=jax.ShapeDtypeStruct(event_shape, jnp.result_type(float)),
+        )
         super().__init__(batch_shape=(), event_shape=event_shape, validate_args=validate_args)
 
     # -------------------------------------------------------------- helpers
     def _energy(self, x: Array) -> Array:
         return self.energy_fn(self.params, x) if self.has_params else self.energy_fn(x)
-
-    def _check_energy(self, event_shape: tuple[int, ...]) -> None:
-        x = jax.ShapeDtypeStruct(event_shape, jnp.result_type(float))
-        try:
-            out = jax.eval_shape(self._energy, x)
-        except Exception as err:  # noqa: BLE001 - re-raised with context
-            raise ValueError(
-                f"energy_fn could not be traced on an x of shape {event_shape} "
-                f"({type(err).__name__}: {err}); it must be a jax-traceable function "
-                f"of x{' and params' if self.has_params else ''} matching event_shape"
-            ) from err
-        if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
-            shape = getattr(out, "shape", type(out).__name__)
-            raise ValueError(
-                f"energy_fn must return a scalar, got shape {shape} for an x of shape "
-                f"{event_shape} (event_shape)"
-            )
-        if not jnp.issubdtype(out.dtype, jnp.floating):
-            raise ValueError(
-                f"energy_fn must return a floating-point scalar, got dtype {out.dtype}"
-            )
 
     # -------------------------------------------------------------- Distribution API
     @constraints.dependent_property(is_discrete=False)
