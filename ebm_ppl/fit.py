@@ -29,6 +29,7 @@ import numpy as np
 import optax
 
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
+from ebm_ppl._validation import check_int
 from ebm_ppl.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -270,12 +271,6 @@ def _batches_chunk(
 
 
 # --------------------------------------------------------------------------- validation
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _is_iterator_data(data: Any) -> bool:
     return isinstance(data, Iterator) or (
         isinstance(data, Iterable) and not isinstance(data, (list, tuple, np.ndarray, jax.Array))
@@ -447,13 +442,13 @@ def fit(
         raise ValueError(
             f"optimizer must be an optax GradientTransformation, got {type(optimizer).__name__}"
         )
-    num_steps = _check_int("num_steps", num_steps, 0)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    seed = _check_int("seed", seed, 0)
-    checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
-    keep_checkpoints = _check_int("keep_checkpoints", keep_checkpoints, 1)
-    max_bad_steps = _check_int("max_bad_steps", max_bad_steps, 1)
-    steps_per_chunk = _check_int("steps_per_chunk", steps_per_chunk, 1)
+    num_steps = check_int("num_steps", num_steps, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
+    seed = check_int("seed", seed, 0)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1)
+    keep_checkpoints = check_int("keep_checkpoints", keep_checkpoints, 1)
+    max_bad_steps = check_int("max_bad_steps", max_bad_steps, 1)
+    steps_per_chunk = check_int("steps_per_chunk", steps_per_chunk, 1)
 
     iterator_mode = _is_iterator_data(data)
     if iterator_mode:

@@ -32,6 +32,7 @@ from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
+from ebm_ppl._validation import check_int
 from ebm_ppl._warnings import ImproperTargetWarning, StepSizeWarning
 from ebm_ppl.inference_data import az, position_names, run_attrs, to_inference_data
 from ebm_ppl.kernels.base import Kernel
@@ -64,12 +65,6 @@ class _WarmupState(NamedTuple):
 
 
 # ---------------------------------------------------------------------- validation
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _as_key(seed: int | PRNGKey) -> PRNGKey:
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return jax.random.key(int(seed))
@@ -612,11 +607,11 @@ def sample(
             f"kernel must be an ebm_ppl.kernels kernel (e.g. kernels.mala(0.1)), got "
             f"{type(kernel).__name__}"
         )
-    num_samples = _check_int("num_samples", num_samples, 1)
-    num_warmup = _check_int("num_warmup", num_warmup, 0)
-    num_chains = _check_int("num_chains", num_chains, 1)
-    thin = _check_int("thin", thin, 1)
-    chunk_size = _check_int("chunk_size", chunk_size, 1)
+    num_samples = check_int("num_samples", num_samples, 1)
+    num_warmup = check_int("num_warmup", num_warmup, 0)
+    num_chains = check_int("num_chains", num_chains, 1)
+    thin = check_int("thin", thin, 1)
+    chunk_size = check_int("chunk_size", chunk_size, 1)
     if not (isinstance(jitter, (int, float)) and jitter >= 0 and math.isfinite(jitter)):
         raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}")
     key = _as_key(seed)

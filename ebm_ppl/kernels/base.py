@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
+from ebm_ppl._validation import check_positive
 
 __all__ = ["Kernel", "ADAPTATIONS", "tree_all_finite", "check_positive"]
 
@@ -107,17 +108,3 @@ def tree_all_finite(tree: ArrayTree) -> Array:
     if not leaves:
         return jnp.asarray(True)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
-
-
-def check_positive(name: str, value: Any) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite scalar > 0 (tracers pass)."""
-    if isinstance(value, jax.core.Tracer):
-        return
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if arr.shape != () or not np.isfinite(arr) or arr <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ebm_ppl._types import Array, ArrayTree, Metrics, Params, PRNGKey
+from ebm_ppl._validation import check_int
 
 __all__ = [
     "Objective",
@@ -129,9 +130,7 @@ def check_probability(name: str, value: Any, *, allow_one: bool = True) -> float
 
 def check_positive_int(name: str, value: Any) -> int:
     """Validate an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(name, value, 1)
 
 
 def key_split(rng_key: PRNGKey, num: int) -> tuple[PRNGKey, ...]:
