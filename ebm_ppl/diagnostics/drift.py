@@ -16,15 +16,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ebm_ppl._warnings import ImproperTargetWarning
 from ebm_ppl.diagnostics._samples import posterior_array
 from ebm_ppl.potential import Potential
 
 __all__ = ["ImproperTargetWarning", "DriftResult", "drift_check"]
-
-
-class ImproperTargetWarning(UserWarning):
-    """The chains keep drifting: the target is probably improper (not normalisable), or
-    the sampler is unstable; do not trust posterior summaries."""
 
 
 class DriftResult(NamedTuple):
