@@ -121,21 +121,10 @@ class FitResult:
 
         Every history entry is a variable with dimension ``step``.
         """
-        import arviz as az
-        import xarray as xr
+        from ebm_ppl.inference_data import training_inference_data
 
         steps = self.history.get("step", np.arange(self.steps))
-        data = {
-            name: (("step",), np.asarray(values))
-            for name, values in self.history.items()
-            if name != "step"
-        }
-        dataset = xr.Dataset(
-            data, coords={"step": steps}, attrs={"objective": self.objective_name}
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*training.*", category=UserWarning)
-            return az.InferenceData(training=dataset)
+        return training_inference_data(self.history, steps, self.objective_name)
 
 
 # --------------------------------------------------------------------------- step

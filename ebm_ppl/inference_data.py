@@ -11,13 +11,19 @@ import re
 import warnings
 from typing import Any
 
+import jax
 import numpy as np
+import xarray as xr
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ's "undergoing a refactor" notice
     import arviz as az
 
-__all__ = ["az", "concat_draws", "position_names", "to_inference_data", "run_attrs", "read_config"]
+__all__ = [
+    "az",
+    "sampler_state_dataset",
+    "training_inference_data",
+    "concat_draws", "position_names", "to_inference_data", "run_attrs", "read_config"]
 
 CONFIG_ATTR = "ebm_ppl_config"
 
@@ -33,7 +39,6 @@ def position_names(tree: Any) -> list[str]:
     A bare array is ``"x"``; a dict uses its keys; other pytrees use their key paths
     (``"[0]"`` becomes ``"x_0"``).
     """
-    import jax
 
     paths = jax.tree_util.tree_flatten_with_path(tree)[0]
     if len(paths) == 1 and not paths[0][0]:
@@ -58,7 +63,6 @@ def position_names(tree: Any) -> list[str]:
 def run_attrs(config: dict[str, Any]) -> dict[str, Any]:
     """netCDF-safe attrs: versions plus the run configuration as a JSON string."""
     import blackjax
-    import jax
     import numpyro
 
     from ebm_ppl import __version__
@@ -150,3 +154,36 @@ def concat_draws(*runs: az.InferenceData) -> az.InferenceData:
     if hasattr(runs[-1], "sampler_state"):
         joined.add_groups({"sampler_state": runs[-1].sampler_state})
     return joined
+
+
+def sampler_state_dataset(
+    states: Any, parameters: dict, key: Any, next_step: int, kernel_name: str
+) -> Any:
+    """Final sampler state as an xarray Dataset (netCDF-safe) for ``resume``."""
+    variables = {}
+    for prefix, tree in (("state", states), ("parameter", parameters)):
+        for i, leaf in enumerate(jax.tree.leaves(tree)):
+            arr = np.asarray(leaf)
+            name = f"{prefix}_{i}"
+            dims = ("chain", *[f"{name}_dim_{j}" for j in range(arr.ndim - 1)])
+            variables[name] = (dims, arr)
+    attrs = {
+        "key_data": repr(np.asarray(jax.random.key_data(key)).tolist()),
+        "next_step": int(next_step),
+        "kernel": kernel_name,
+    }
+    return xr.Dataset(variables, attrs=attrs)
+
+
+def training_inference_data(
+    history: dict[str, np.ndarray], steps: np.ndarray, objective_name: str
+) -> az.InferenceData:
+    """Training curves as an InferenceData with one group ``training`` (dim ``step``)."""
+    data = {
+        name: (("step",), np.asarray(values)) for name, values in history.items()
+        if name != "step"
+    }
+    dataset = xr.Dataset(data, coords={"step": steps}, attrs={"objective": objective_name})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*training.*", category=UserWarning)
+        return az.InferenceData(training=dataset)

@@ -34,7 +34,13 @@ from jax.flatten_util import ravel_pytree
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import check_int
 from ebm_ppl._warnings import ImproperTargetWarning, StepSizeWarning
-from ebm_ppl.inference_data import az, position_names, run_attrs, to_inference_data
+from ebm_ppl.inference_data import (
+    az,
+    position_names,
+    run_attrs,
+    sampler_state_dataset,
+    to_inference_data,
+)
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.potential import Potential
 
@@ -714,33 +720,14 @@ def sample(
         attrs=run_attrs(config),
     )
     idata.add_groups(
-        {"sampler_state": _state_dataset(states, parameters, key_sample,
-                                         first_step + done * thin, kernel)}
+        {"sampler_state": sampler_state_dataset(states, parameters, key_sample,
+                                                first_step + done * thin, kernel.name)}
     )
     return idata
 
 
-def _state_dataset(states: Any, parameters: dict, key: PRNGKey, next_step: int, kernel: Kernel):
-    """Final sampler state as an xarray Dataset (netCDF-safe) for ``resume``."""
-    import xarray as xr
-
-    variables = {}
-    for prefix, tree in (("state", states), ("parameter", parameters)):
-        for i, leaf in enumerate(jax.tree.leaves(tree)):
-            arr = np.asarray(leaf)
-            name = f"{prefix}_{i}"
-            dims = ("chain", *[f"{name}_dim_{j}" for j in range(arr.ndim - 1)])
-            variables[name] = (dims, arr)
-    attrs = {
-        "key_data": repr(np.asarray(jax.random.key_data(key)).tolist()),
-        "next_step": int(next_step),
-        "kernel": kernel.name,
-    }
-    return xr.Dataset(variables, attrs=attrs)
-
-
 def _restore_state(idata: az.InferenceData, pot: Potential, kernel: Kernel):
-    """Inverse of :func:`_state_dataset`, checked against ``pot`` and ``kernel``."""
+    """Inverse of :func:`~ebm_ppl.inference_data.sampler_state_dataset`, checked against ``pot`` and ``kernel``."""
     import ast
 
     if not hasattr(idata, "sampler_state"):
