@@ -186,7 +186,7 @@ def test_second_call_compiles_nothing():
     ebm_ppl.sample(pot, ebm_ppl.kernels.mala(0.3), jnp.zeros(2), num_samples=50,
                    num_warmup=20, thin=3, progress=False)
     params2 = {"precision": jnp.array([3.0, 1.0]), "mean": jnp.ones(2)}
-    init2, kernel2 = jnp.ones(2), ebm_ppl.kernels.mala(0.1)
+    init2, kernel2 = jnp.ones(2), ebm_ppl.kernels.mala(0.3).replace(step_size=0.1)
     before = COMPILES.n
     pot2 = pot.with_params(params2)
     ebm_ppl.sample(pot2, kernel2, init2, num_samples=230,

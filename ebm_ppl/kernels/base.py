@@ -85,6 +85,13 @@ class Kernel:
                 f"unknown parameters {sorted(unknown)} for kernel {self.name!r}; "
                 f"allowed: {sorted(self.parameters)}"
             )
+        def like(new: Any, old: Any) -> Any:
+            # keep the traced type (dtype, no weak type) so the compiled step is reused
+            if isinstance(old, jax.Array) and isinstance(new, (int, float, np.ndarray, jax.Array)):
+                return jnp.asarray(new, dtype=old.dtype)
+            return new
+
+        parameters = {k: like(v, self.parameters[k]) for k, v in parameters.items()}
         return dataclasses.replace(self, parameters={**self.parameters, **parameters})
 
     @property
