@@ -16,24 +16,23 @@ Design notes
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import warnings
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
-from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
+from ebm_ppl._checks import warn_suspicious
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import check_int
 from ebm_ppl._warnings import ImproperTargetWarning, StepSizeWarning
+from ebm_ppl.adaptation import WarmupState, adapt_step, finalise_warmup, scale_of, warmup_init
 from ebm_ppl.inference_data import (
     az,
     position_names,
@@ -50,10 +49,6 @@ __all__ = ["sample", "DEFAULT_CHUNK_SIZE", "ImproperTargetWarning", "StepSizeWar
 #: draws never changes the compiled code).
 DEFAULT_CHUNK_SIZE = 100
 
-#: Robbins–Monro gain exponent for random-walk scale adaptation: γ_t = t^{-0.6}
-#: satisfies Σγ = ∞, Σγ² < ∞ (Andrieu & Thoms 2008).
-_RM_EXPONENT = 0.6
-
 _STAT_NAMES = {
     "acceptance_rate": "acceptance_rate",
     "is_divergent": "diverging",
@@ -61,13 +56,6 @@ _STAT_NAMES = {
     "num_integration_steps": "n_steps",
     "tree_depth": "tree_depth",
 }
-
-
-class _WarmupState(NamedTuple):
-    da_state: Any
-    mm_state: Any
-    log_scale: Array
-    count: Array
 
 
 # ---------------------------------------------------------------------- validation
@@ -160,7 +148,7 @@ def _init_chains(kernel: Kernel, pot: Potential, positions: ArrayTree, *, scheme
     parameters = _per_chain_parameters(kernel, one, num_chains)
     warmup = None
     if scheme != "sample":
-        warmup = jax.vmap(partial(_warmup_init, kernel))(parameters, positions)
+        warmup = jax.vmap(partial(warmup_init, kernel))(parameters, positions)
     return states, parameters, warmup
 
 
@@ -176,64 +164,6 @@ def _value_and_grad_batch(pot: Potential, positions: ArrayTree) -> tuple[Array, 
 
 
 # ---------------------------------------------------------------------- warnings
-#: Power-iteration steps for the largest Hessian eigenvalue at init.
-_POWER_ITERATIONS = 30
-#: Distances (in units of ``1 + |x0|``) along the score direction probed for improperness.
-_RAY = (1.0, 10.0, 100.0, 1000.0, 10000.0)
-
-
-@jax.jit
-def _probe(pot: Potential, position: ArrayTree) -> tuple[Array, Array]:
-    """Largest eigenvalue of ``-∇² log p`` at ``position`` (power iteration on
-    Hessian-vector products) and ``log p`` along the ray from ``position`` in the
-    direction of the score."""
-    flat, unravel = ravel_pytree(position)
-
-    def logdensity(z):
-        return pot.logdensity_fn(unravel(z))
-
-    def hvp(v):
-        return -jax.jvp(jax.grad(logdensity), (flat,), (v,))[1]
-
-    def power(_, v):
-        w = hvp(v)
-        return w / (jnp.linalg.norm(w) + 1e-30)
-
-    v0 = jnp.ones_like(flat) / jnp.sqrt(flat.size)
-    v = jax.lax.fori_loop(0, _POWER_ITERATIONS, power, v0)
-    lam = jnp.vdot(v, hvp(v))
-    score = jax.grad(logdensity)(flat)
-    direction = score / (jnp.linalg.norm(score) + 1e-30)
-    scale = 1.0 + jnp.linalg.norm(flat)
-    ray = jnp.stack([logdensity(flat + t * scale * direction) for t in (0.0, *_RAY)])
-    return lam, ray
-
-
-def _warn_suspicious(pot: Potential, kernel: Kernel, position: ArrayTree) -> None:
-    """Warnings (not errors) for legal but suspicious input, before any sampling."""
-    lam, ray = (np.asarray(a) for a in _probe(pot, position))
-    if kernel.name == "ula" and np.isfinite(lam) and lam > 0:
-        step = float(np.asarray(kernel.parameters["step_size"]))
-        limit = 2.0 / float(lam)
-        if step >= limit:
-            warnings.warn(
-                f"ULA step_size {step:g} is above the stability limit 2/λ_max ≈ "
-                f"{limit:.3g} estimated from the Hessian at the initial "
-                "position; the chain will likely diverge (use a smaller step_size)",
-                StepSizeWarning,
-                stacklevel=3,
-            )
-    if np.all(np.isfinite(ray)) and np.all(np.diff(ray) > 0) and ray[-1] - ray[0] > 50.0:
-        warnings.warn(
-            "the log density keeps increasing along the score direction from the initial "
-            f"position (by {ray[-1] - ray[0]:.3g} at distance {_RAY[-1]:g}·(1+|x0|)): the "
-            "target exp(-E) looks improper and chains may drift forever (add a confining "
-            "term or check the sign of the energy)",
-            ImproperTargetWarning,
-            stacklevel=3,
-        )
-
-
 # ---------------------------------------------------------------------- devices
 def _shard_chains(tree: Any, num_chains: int) -> Any:
     """Place the chain axis of every leaf across the local devices (no-op on one).
@@ -302,7 +232,7 @@ def _run_chunk(
     pot: Potential,
     parameters: dict,
     states: Any,
-    warmup: _WarmupState | None,
+    warmup: WarmupState | None,
     schedule: Array,
     key: PRNGKey,
     first_step: Array,
@@ -347,7 +277,7 @@ def _run_chunk(
         new_parameters, new_warmup = parameters, warmup
         if scheme != "sample":
             new_parameters, new_warmup = jax.vmap(
-                partial(_adapt_step, kernel, scheme, stage)
+                partial(adapt_step, kernel, scheme, stage)
             )(parameters, warmup, new_states.position, stats["acceptance_rate"])
         out = {"position": new_states.position, "lp": new_states.logdensity, **stats,
                "step_size": _step_size_stat(kernel, parameters, num_chains)}
@@ -375,86 +305,8 @@ def _step_size_stat(kernel: Kernel, parameters: dict, num_chains: int) -> Array:
         "proposal" in parameters and isinstance(parameters["proposal"].params, dict)
         and "scale" in parameters["proposal"].params
     ):
-        return _scale_of(parameters)
+        return scale_of(parameters)
     return jnp.full((num_chains,), jnp.nan)
-
-
-# ---------------------------------------------------------------------- warm-up
-def _scale_of(parameters: dict) -> Array:
-    return parameters["proposal"].params["scale"]
-
-
-def _with_scale(parameters: dict, scale: Array) -> dict:
-    proposal = parameters["proposal"]
-    new = dataclasses.replace(proposal, params={**proposal.params, "scale": scale})
-    return {**parameters, "proposal": new}
-
-
-def _warmup_init(kernel: Kernel, parameters: dict, position: ArrayTree) -> _WarmupState:
-    """Per-chain warm-up state (called under vmap)."""
-    da_init, _, _ = dual_averaging_adaptation(kernel.target_acceptance_rate)
-    mm_init, _, _ = mass_matrix_adaptation(is_diagonal_matrix=True)
-    flat, _ = ravel_pytree(position)
-    step_size = parameters.get("step_size", jnp.asarray(1.0, flat.dtype))
-    log_scale = jnp.log(_scale_of(parameters)) if kernel.adaptation == "scale" else 0.0
-    return _WarmupState(
-        da_state=da_init(step_size),
-        mm_state=mm_init(flat.shape[0]),
-        log_scale=jnp.asarray(log_scale, flat.dtype),
-        count=jnp.asarray(0, jnp.int32),
-    )
-
-
-def _adapt_step(
-    kernel: Kernel, scheme: str, stage: Array, parameters: dict, warmup: _WarmupState,
-    position: ArrayTree, acceptance_rate: Array,
-) -> tuple[dict, _WarmupState]:
-    """One adaptation update for one chain."""
-    target = kernel.target_acceptance_rate
-    count = warmup.count + 1
-    if scheme == "scale":
-        gain = count.astype(acceptance_rate.dtype) ** -_RM_EXPONENT
-        log_scale = warmup.log_scale + gain * (acceptance_rate - target)
-        return _with_scale(parameters, jnp.exp(log_scale)), warmup._replace(
-            log_scale=log_scale, count=count
-        )
-    _, da_update, da_final = dual_averaging_adaptation(target)
-    da_state = da_update(warmup.da_state, acceptance_rate)
-    if scheme == "step_size":
-        step_size = jnp.exp(da_state.log_step_size)
-        return {**parameters, "step_size": step_size}, warmup._replace(
-            da_state=da_state, count=count
-        )
-    # "window": Stan's schedule, stage = (slow?, end of slow window?)
-    da_init, _, _ = dual_averaging_adaptation(target)
-    _, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
-    is_slow, is_window_end = stage[0] == 1, stage[1] == 1
-    flat, _ = ravel_pytree(position)
-    mm_state = jax.lax.cond(
-        is_slow, lambda m: mm_update(m, flat), lambda m: m, warmup.mm_state
-    )
-
-    def end_window(args):
-        mm_state, da_state = args
-        mm_state = mm_final(mm_state)
-        return mm_state, da_init(da_final(da_state))
-
-    mm_state, da_state = jax.lax.cond(
-        is_window_end, end_window, lambda a: a, (mm_state, da_state)
-    )
-    parameters = {
-        **parameters,
-        "step_size": jnp.exp(da_state.log_step_size),
-        "inverse_mass_matrix": mm_state.inverse_mass_matrix,
-    }
-    return parameters, warmup._replace(da_state=da_state, mm_state=mm_state, count=count)
-
-
-def _finalise_warmup(kernel: Kernel, scheme: str, parameters: dict, warmup: _WarmupState) -> dict:
-    if scheme in ("step_size", "window"):
-        _, _, da_final = dual_averaging_adaptation(kernel.target_acceptance_rate)
-        return {**parameters, "step_size": jax.vmap(da_final)(warmup.da_state)}
-    return parameters
 
 
 def _per_chain_parameters(kernel: Kernel, position: ArrayTree, num_chains: int) -> dict:
@@ -635,7 +487,7 @@ def sample(
         pot.check(one, name="init")
         _check_finite_start(pot, positions)
         if check_target:
-            _warn_suspicious(pot, kernel, one)
+            warn_suspicious(pot, kernel, one)
         scheme = kernel.adaptation if adapt and kernel.adaptation != "none" else "sample"
         states, parameters, warmup = _init_chains(kernel, pot, positions, scheme=scheme)
         schedule = None
@@ -664,7 +516,7 @@ def sample(
         if interrupted:
             raise KeyboardInterrupt
         if scheme != "sample" and num_warmup > 0:
-            parameters = _finalise_warmup(kernel, scheme, parameters, warmup)
+            parameters = finalise_warmup(kernel, scheme, parameters, warmup)
         if bar is not None:
             bar.set_description(f"{kernel.name} sampling")
             bar.unit_scale = 1
@@ -714,7 +566,7 @@ def sample(
     if final_step_size is not None:
         config["step_size"] = np.asarray(final_step_size).tolist()
     if kernel.adaptation == "scale":
-        config["scale"] = np.asarray(_scale_of(parameters)).tolist()
+        config["scale"] = np.asarray(scale_of(parameters)).tolist()
     idata = to_inference_data(
         posterior, stats, warmup_posterior=warm_post, warmup_sample_stats=warm_stats,
         attrs=run_attrs(config),
