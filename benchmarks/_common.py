@@ -31,6 +31,7 @@ __all__ = [
     "maxrss_mib",
     "nbytes",
     "platform_info",
+    "CompileCounter",
 ]
 
 #: Seed of everything random in the benchmarks (targets' MLP weights, initial states).
@@ -140,6 +141,47 @@ def targets() -> list[Target]:
 
 
 # ---------------------------------------------------------------------- timing
+_BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+_CACHE_HIT = "/jax/compilation_cache/cache_hits"
+
+
+class CompileCounter:
+    """Counts XLA backend compilations (and persistent-cache hits) while active.
+
+    ``jax.monitoring`` listeners cannot be removed one by one, so one module-level
+    counter is registered once and read as deltas.
+    """
+
+    _registered = False
+    compiles = 0
+    compile_seconds = 0.0
+    cache_hits = 0
+
+    @classmethod
+    def install(cls) -> None:
+        """Register the listeners (idempotent)."""
+        if cls._registered:
+            return
+
+        def on_duration(event: str, duration: float, **_: Any) -> None:
+            if event == _BACKEND_COMPILE:
+                cls.compiles += 1
+                cls.compile_seconds += duration
+
+        def on_event(event: str, **_: Any) -> None:
+            if event == _CACHE_HIT:
+                cls.cache_hits += 1
+
+        jax.monitoring.register_event_duration_secs_listener(on_duration)
+        jax.monitoring.register_event_listener(on_event)
+        cls._registered = True
+
+    @classmethod
+    def snapshot(cls) -> tuple[int, float, int]:
+        """``(compiles, compile_seconds, cache_hits)`` so far."""
+        return cls.compiles, cls.compile_seconds, cls.cache_hits
+
+
 def block(tree: Any) -> Any:
     """Wait for every array of ``tree`` and copy it to host (NumPy) memory."""
     return jax.tree.map(lambda a: np.asarray(a) if isinstance(a, jax.Array) else a, tree)
@@ -164,16 +206,23 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, t.seconds
 
 
-def best_of(fn: Callable[[int], Any], repeats: int, start: int = 1) -> tuple[Any, float]:
-    """Call ``fn(seed)`` for ``repeats`` seeds from ``start``; ``(last result, min seconds)``.
+def best_of(fn: Callable[[int], Any], repeats: int, start: int = 1,
+            min_seconds: float = 0.0, max_repeats: int = 10) -> tuple[Any, float]:
+    """Call ``fn(seed)`` for seeds from ``start``; ``(last result, min seconds)``.
 
+    At least ``repeats`` calls; more (up to ``max_repeats``) while their total time is
+    below ``min_seconds``, so that short runs get enough samples of their minimum.
     The minimum is the usual estimator of steady-state cost: noise (other processes,
     garbage collection) only ever adds time.
     """
-    best, out = math.inf, None
-    for seed in range(start, start + repeats):
+    best, out, total, count = math.inf, None, 0.0, 0
+    seed = start
+    while count < repeats or (total < min_seconds and count < max_repeats):
         out, seconds = timed(lambda seed=seed: fn(seed))
         best = min(best, seconds)
+        total += seconds
+        count += 1
+        seed += 1
     return out, best
 
 

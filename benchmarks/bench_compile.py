@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,52 +32,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Timer, block  # noqa: E402
+from _common import CompileCounter, Timer, block  # noqa: E402
 
 import ebm_ppl  # noqa: E402
 
 __all__ = ["run", "CompileCounter"]
-
-_BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
-_CACHE_HIT = "/jax/compilation_cache/cache_hits"
-
-
-class CompileCounter:
-    """Counts XLA backend compilations (and persistent-cache hits) while active.
-
-    ``jax.monitoring`` listeners cannot be removed one by one, so one module-level
-    counter is registered once and read as deltas.
-    """
-
-    _registered = False
-    compiles = 0
-    compile_seconds = 0.0
-    cache_hits = 0
-
-    @classmethod
-    def install(cls) -> None:
-        """Register the listeners (idempotent)."""
-        if cls._registered:
-            return
-
-        def on_duration(event: str, duration: float, **_: Any) -> None:
-            if event == _BACKEND_COMPILE:
-                cls.compiles += 1
-                cls.compile_seconds += duration
-
-        def on_event(event: str, **_: Any) -> None:
-            if event == _CACHE_HIT:
-                cls.cache_hits += 1
-
-        jax.monitoring.register_event_duration_secs_listener(on_duration)
-        jax.monitoring.register_event_listener(on_event)
-        cls._registered = True
-
-    @classmethod
-    def snapshot(cls) -> tuple[int, float, int]:
-        """``(compiles, compile_seconds, cache_hits)`` so far."""
-        return cls.compiles, cls.compile_seconds, cls.cache_hits
-
 
 def _measure(fn: Callable[[], Any]) -> dict[str, float]:
     """Wall time, number of XLA compilations and their total time for one call."""
@@ -251,14 +211,25 @@ def _persistent_cache(quick: bool) -> list[dict]:
 
 
 def run(quick: bool = False, log: Callable[[str], None] = print) -> list[dict]:
-    """Run the compile benchmark; one ``dict`` per measured call."""
+    """Run the compile benchmark; one ``dict`` per measured call.
+
+    A section that raises is recorded as one row with an ``error`` field; the others run.
+    """
     CompileCounter.install()
-    log("[compile] ebm_ppl.sample repeated calls")
-    rows = _ebm_sample_calls(quick)
-    log("[compile] NumPyro MCMC.run twice vs ebm_ppl.sample(Potential.from_model)")
-    rows += _numpyro_calls(quick)
-    log("[compile] persistent compilation cache (2 subprocesses)")
-    rows += _persistent_cache(quick)
+    sections = [
+        ("ebm_ppl.sample repeated calls", _ebm_sample_calls),
+        ("NumPyro MCMC.run twice vs ebm_ppl.sample(Potential.from_model)", _numpyro_calls),
+        ("persistent compilation cache (2 subprocesses)", _persistent_cache),
+    ]
+    rows: list[dict] = []
+    for label, section in sections:
+        log(f"[compile] {label}")
+        try:
+            rows += section(quick)
+        except Exception as err:  # noqa: BLE001 - record and continue
+            traceback.print_exc()
+            rows.append(_row(label, "(section failed)", {},
+                             note=f"FAILED: {type(err).__name__}: {str(err)[:300]}"))
     for row in rows:
         row["xla_compile_s"] = float(np.round(row.get("xla_compile_s", np.nan), 4))
     return rows

@@ -21,8 +21,11 @@ Run through ``python benchmarks/run.py``; ``run(quick)`` returns one ``dict`` pe
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
+    CompileCounter,
     Target,
     Timer,
     best_of,
@@ -192,11 +196,17 @@ def _bench_ebm(
         return ebm_ppl.sample(pot, kernel, init, num_samples=steps, num_warmup=0,
                               num_chains=chains, seed=seed, adapt=False, progress=progress)
 
+    def call_with_bar(seed: int) -> Any:
+        # the bar is drawn (tqdm formats and writes every update) but into os.devnull,
+        # so its cost is timed without flooding the log
+        with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+            return call(seed, True)
+
     rss0 = maxrss_mib()
     _, first = timed(lambda: call(0, False))
-    idata, steady = best_of(lambda seed: call(seed, False), repeats)
+    idata, steady = best_of(lambda seed: call(seed, False), repeats, min_seconds=1.0)
     rss1 = maxrss_mib()
-    _, with_bar = best_of(lambda seed: call(seed, True), repeats)
+    _, with_bar = best_of(call_with_bar, repeats, min_seconds=1.0)
     draws = idata.posterior["x"].values
     n_total = float(idata.sample_stats["n_steps"].sum()) if algorithm == "nuts" else None
     stored = nbytes({k: v.values for k, v in idata.posterior.items()}) + nbytes(
@@ -222,7 +232,8 @@ def _bench_loop(
     init = target.init_positions(chains)
     rss0 = maxrss_mib()
     _, first = timed(lambda: run(jax.random.key(0), init))
-    out, steady = best_of(lambda seed: run(jax.random.key(seed), init), repeats)
+    out, steady = best_of(lambda seed: run(jax.random.key(seed), init), repeats,
+                         min_seconds=1.0)
     rss1 = maxrss_mib()
     draws = np.swapaxes(out["position"], 0, 1)
     n_total = float(out["n_steps"].sum()) if "n_steps" in out else None
@@ -239,28 +250,45 @@ def _bench_numpyro(target: Target, algorithm: str, chains: int, steps: int) -> d
     step = target.step_sizes[algorithm]
     common = dict(potential_fn=target.energy_fn, step_size=step, adapt_step_size=False,
                   adapt_mass_matrix=False)
-    kernel = HMC(num_steps=NUM_LEAPFROG, **common) if algorithm == "hmc" else NUTS(**common)
     init = target.init_positions(chains)
 
     def call(seed: int, num_samples: int) -> Any:
+        # a fresh kernel per MCMC: NumPyro's HMC.init wraps ``kernel._sample_fn`` in a
+        # ``vmap`` for vectorized chains, so reusing one kernel object in a second MCMC
+        # vmaps it twice (ValueError: "vmap ... rank 0").
+        kernel = (HMC(num_steps=NUM_LEAPFROG, **common) if algorithm == "hmc"
+                  else NUTS(**common))
         mcmc = MCMC(kernel, num_warmup=0, num_samples=num_samples, num_chains=chains,
                     chain_method="vectorized", progress_bar=False)
         mcmc.run(jax.random.key(seed), init_params=init, extra_fields=("num_steps",))
         return mcmc.get_samples(group_by_chain=True), mcmc.get_extra_fields()["num_steps"]
 
-    # every run() traces and compiles again, so the per-step cost is the difference
-    # between a run of 2S and a run of S steps; the compile time is what remains of S.
+    # every run() traces and compiles again (~3 s), so the steady per-step cost is taken
+    # from two runs of S and 4S steps: ((t(4S) - c(4S)) - (t(S) - c(S))) / 3, where c is
+    # the XLA compile time of that run observed with jax.monitoring (compile time is the
+    # big, noisy part; tracing is the same for both runs and cancels in the difference).
+    # A first, discarded run takes the one-time costs (NumPyro's own first-use compiles
+    # and caches), which would otherwise make t(S) - c(S) too large.
+    CompileCounter.install()
     rss0 = maxrss_mib()
+    _, first_call = timed(lambda: call(2, steps))
+    c0 = CompileCounter.snapshot()[1]
     (_, steps_1), first = timed(lambda: call(0, steps))
-    (draws, steps_2), double = timed(lambda: call(1, 2 * steps))
+    c1 = CompileCounter.snapshot()[1]
+    (draws, steps_4), longer = timed(lambda: call(1, 4 * steps))
+    c4 = CompileCounter.snapshot()[1]
     rss1 = maxrss_mib()
-    per_run = max(double - first, 1e-9)
-    n_total = float(np.sum(steps_2) - np.sum(steps_1)) if algorithm == "nuts" else None
+    compile_1, compile_4 = c1 - c0, c4 - c1
+    per_run = max(((longer - compile_4) - (first - compile_1)) / 3, 1e-9)
+    n_total = (float(np.sum(steps_4) - np.sum(steps_1)) / 3 if algorithm == "nuts"
+               else None)
     evals = _evals(algorithm, chains, steps, n_total)
     row = _row(target, algorithm, f"numpyro MCMC {algorithm.upper()} (vectorized)", chains,
-               steps, first_call_s=first, compile_s=max(first - per_run, 0.0),
-               bytes_per_chain=nbytes(draws) / chains / 2, rss_delta_mib=rss1 - rss0,
-               note="every run() recompiles; steady = t(2S) - t(S)")
+               steps, first_call_s=first_call, compile_s=compile_1,
+               bytes_per_chain=nbytes(draws) / chains / 4, rss_delta_mib=rss1 - rss0,
+               note=f"every run() recompiles (XLA {compile_1:.1f} s, run of S {first:.2f} s, "
+               f"of 4S {longer:.2f} s with XLA {compile_4:.1f} s); "
+               "steady = [(t(4S)-compile) - (t(S)-compile)]/3")
     return _finish(row, np.asarray(draws)[:, steps:], target, per_run, evals)
 
 
@@ -320,10 +348,96 @@ def _bench_torchebm(target: Target, chains: int, steps: int, repeats: int) -> di
     return _finish(row, draws, target, t2, float(chains * steps))
 
 
+def _error_row(target: Target, algorithm: str, impl: str, chains: int, steps: int,
+               err: BaseException) -> dict:
+    """Row recording a failed case (the traceback goes to stderr, the rest continues)."""
+    traceback.print_exc()
+    return _row(target, algorithm, impl, chains, steps,
+                error=f"{type(err).__name__}: {str(err)[:300]}",
+                note=f"FAILED: {type(err).__name__}")
+
+
+def _case(target: Target, algorithm: str, chains: int, steps: int, quick: bool,
+          size: dict[str, tuple[int, int]], repeats: int) -> list[dict]:
+    """Every implementation of one (target, algorithm); a failing one becomes an error row."""
+    step = target.step_sizes[algorithm]
+    rows: list[dict] = []
+    try:
+        ebm_rows = _bench_ebm(target, algorithm, chains, steps, repeats)
+    except Exception as err:  # noqa: BLE001 - record and continue
+        ebm_rows = [_error_row(target, algorithm, "ebm_ppl.sample", chains, steps, err)]
+    hand: dict | None = None
+    try:
+        init_fn, step_fn = _hand_written(algorithm, target, step)
+        hand_note = ("inline update" if algorithm == "ula" else
+                     f"BlackJAX top-level {algorithm} .step, inline")
+        hand = _bench_loop(target, algorithm, "hand-written jit(vmap+scan)", init_fn,
+                           step_fn, chains, steps, repeats, note=hand_note)
+    except Exception as err:  # noqa: BLE001
+        rows.append(_error_row(target, algorithm, "hand-written jit(vmap+scan)", chains,
+                               steps, err))
+    if hand is not None:
+        for r in ebm_rows:
+            if "steady_s" in r:
+                r["ratio_vs_hand"] = r["steady_s"] / hand["steady_s"]
+        rows = [*ebm_rows, hand, *rows]
+    else:
+        rows = [*ebm_rows, *rows]
+
+    if algorithm == "ula":
+        try:
+            sgld_init, sgld_step = _sgld(target, step)
+            raw = _bench_loop(target, algorithm, "raw BlackJAX sgld (full gradient)",
+                              sgld_init, sgld_step, chains, steps, repeats,
+                              note="positions only (sgld caches no log density)")
+            if hand is not None:
+                raw["ratio_vs_hand"] = raw["steady_s"] / hand["steady_s"]
+            rows.append(raw)
+        except Exception as err:  # noqa: BLE001
+            rows.append(_error_row(target, algorithm, "raw BlackJAX sgld", chains, steps, err))
+        # eager PyTorch is slow: the quick mode times 50 steps, compared per step
+        t_steps = 50 if quick else steps
+        try:
+            tr = _bench_torchebm(target, chains, t_steps, 1 if quick else repeats)
+            if "steady_s" in tr and hand is not None:
+                per_step_hand = hand["steady_s"] / steps
+                tr["ratio_vs_hand"] = (tr["steady_s"] / t_steps) / per_step_hand
+                tr["note"] += "; ratio per step"
+            rows.append(tr)
+        except Exception as err:  # noqa: BLE001
+            rows.append(_error_row(target, algorithm, "torchebm LangevinDynamics", chains,
+                                   t_steps, err))
+    else:
+        rows.append(_row(target, algorithm, "raw BlackJAX top-level API", chains,
+                         steps, note="identical to the hand-written loop (it calls "
+                         "the top-level API); not re-run"))
+    # NumPyro recompiles on every run (~5-20 s each): quick mode runs it on the 50-D
+    # target only
+    if algorithm in ("hmc", "nuts") and (not quick or target.name == "gauss50-ill"):
+        n_chains, n_steps = size[f"numpyro_{algorithm}"]
+        try:
+            npr = _bench_numpyro(target, algorithm, n_chains, n_steps)
+            if hand is not None:
+                npr["ratio_vs_hand"] = hand["evals_per_s"] / npr["evals_per_s"]
+                npr["note"] += "; ratio = hand-written evals/s / NumPyro evals/s"
+            rows.append(npr)
+        except Exception as err:  # noqa: BLE001
+            rows.append(_error_row(target, algorithm, "numpyro MCMC", n_chains, n_steps,
+                                   err))
+    else:
+        note = ("n/a: NumPyro has no such kernel" if algorithm not in ("hmc", "nuts")
+                else "skipped in quick mode (see gauss50-ill)")
+        rows.append(_row(target, algorithm, "numpyro MCMC", chains, steps, note=note))
+    return rows
+
+
 def run(quick: bool = False, algorithms: tuple[str, ...] = ALGORITHMS,
         target_names: tuple[str, ...] | None = None, log: Callable[[str], None] = print
         ) -> list[dict]:
-    """Run the sampling benchmark; one ``dict`` per (target, algorithm, implementation)."""
+    """Run the sampling benchmark; one ``dict`` per (target, algorithm, implementation).
+
+    A case that raises is recorded as a row with an ``error`` field; the others still run.
+    """
     size = sizes(quick)
     repeats = 3
     rows: list[dict] = []
@@ -332,47 +446,12 @@ def run(quick: bool = False, algorithms: tuple[str, ...] = ALGORITHMS,
             continue
         for algorithm in algorithms:
             chains, steps = size["nuts" if algorithm == "nuts" else "default"]
-            step = target.step_sizes[algorithm]
             log(f"[sampling] {target.name} {algorithm} ({chains} chains x {steps} steps)")
             block(jnp.zeros(()))
-            ebm_rows = _bench_ebm(target, algorithm, chains, steps, repeats)
-            init_fn, step_fn = _hand_written(algorithm, target, step)
-            hand_note = ("inline update" if algorithm == "ula" else
-                         f"BlackJAX top-level {algorithm} .step, inline")
-            hand = _bench_loop(target, algorithm, "hand-written jit(vmap+scan)", init_fn,
-                               step_fn, chains, steps, repeats, note=hand_note)
-            for r in ebm_rows:
-                r["ratio_vs_hand"] = r["steady_s"] / hand["steady_s"]
-            rows += [*ebm_rows, hand]
-            if algorithm == "ula":
-                sgld_init, sgld_step = _sgld(target, step)
-                raw = _bench_loop(target, algorithm, "raw BlackJAX sgld (full gradient)",
-                                  sgld_init, sgld_step, chains, steps, repeats,
-                                  note="positions only (sgld caches no log density)")
-                raw["ratio_vs_hand"] = raw["steady_s"] / hand["steady_s"]
-                rows.append(raw)
-                # eager PyTorch is slow: the quick mode times 50 steps only
-                tr = _bench_torchebm(target, chains, 50 if quick else steps,
-                                     1 if quick else repeats)
-                if "steady_s" in tr:
-                    tr["ratio_vs_hand"] = tr["steady_s"] / hand["steady_s"]
-                rows.append(tr)
-            else:
-                rows.append(_row(target, algorithm, "raw BlackJAX top-level API", chains,
-                                 steps, note="identical to the hand-written loop (it calls "
-                                 "the top-level API); not re-run"))
-            # NumPyro recompiles on every run (~5-20 s each): quick mode runs it on the
-            # 50-D target only
-            if algorithm in ("hmc", "nuts") and (not quick or target.name == "gauss50-ill"):
-                n_chains, n_steps = size[f"numpyro_{algorithm}"]
-                npr = _bench_numpyro(target, algorithm, n_chains, n_steps)
-                npr["ratio_vs_hand"] = (hand["evals_per_s"] / npr["evals_per_s"])
-                npr["note"] += "; ratio = hand-written evals/s / NumPyro evals/s"
-                rows.append(npr)
-            else:
-                note = ("n/a: NumPyro has no such kernel" if algorithm not in ("hmc", "nuts")
-                        else "skipped in quick mode (see gauss50-ill)")
-                rows.append(_row(target, algorithm, "numpyro MCMC", chains, steps, note=note))
+            try:
+                rows += _case(target, algorithm, chains, steps, quick, size, repeats)
+            except Exception as err:  # noqa: BLE001
+                rows.append(_error_row(target, algorithm, "(whole case)", chains, steps, err))
     return rows
 
 
