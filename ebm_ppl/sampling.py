@@ -279,8 +279,9 @@ def _run_chunk(
             new_parameters, new_warmup = jax.vmap(
                 partial(adapt_step, kernel, scheme, stage)
             )(parameters, warmup, new_states.position, stats["acceptance_rate"])
-        out = {"position": new_states.position, "lp": new_states.logdensity, **stats,
-               "step_size": _step_size_stat(kernel, parameters, num_chains)}
+        out = {"position": new_states.position, "lp": new_states.logdensity, **stats}
+        if scheme != "sample":  # constant while sampling: added once on the host
+            out["step_size"] = _step_size_stat(kernel, parameters, num_chains)
         return (new_states, new_parameters, new_warmup), out
 
     def draw(carry, xs):
@@ -542,6 +543,8 @@ def sample(
 
     names = position_names(pot.constrain(one) if postprocess is not None else one)
     posterior, stats = _assemble(draws, names)
+    step_size = np.asarray(_step_size_stat(kernel, parameters, num_chains))
+    stats["step_size"] = np.broadcast_to(step_size[:, None], stats["lp"].shape).copy()
     warm_post = warm_stats = None
     if save_warmup and warm_draws:
         warm_post, warm_stats = _assemble(warm_draws, names)
