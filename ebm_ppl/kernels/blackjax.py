@@ -58,8 +58,10 @@ class NUTSInfo(NamedTuple):
 
 
 def _safe_rate(rate: Array) -> tuple[Array, Array]:
+    """Acceptance rate in [0, 1] (NUTS' trajectory average can exceed 1 by rounding)
+    and whether it was non-finite."""
     finite = jnp.isfinite(rate)
-    return jnp.where(finite, rate, 0.0), ~finite
+    return jnp.clip(jnp.where(finite, rate, 0.0), 0.0, 1.0), ~finite
 
 
 def _default_imm(position: ArrayTree, inverse_mass_matrix: Array | None) -> Array:

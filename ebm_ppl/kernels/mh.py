@@ -186,7 +186,13 @@ def random_walk(scale: float) -> Kernel:
 
 def _independent_sample(rng_key: PRNGKey, position: ArrayTree, distribution: Any) -> ArrayTree:
     draw = distribution.sample(rng_key)
-    return jnp.reshape(draw, jnp.shape(position)).astype(jnp.result_type(position))
+    if jnp.shape(draw) != jnp.shape(position):
+        raise ValueError(
+            f"independent(distribution) draws of shape {jnp.shape(draw)} do not match the "
+            f"position's shape {jnp.shape(position)}; give the distribution that event shape "
+            "(e.g. dist.Normal(jnp.zeros(shape), s).to_event(len(shape)))"
+        )
+    return draw.astype(jnp.result_type(position))
 
 
 def _independent_log_prob(new: ArrayTree, old: ArrayTree, distribution: Any) -> Array:
