@@ -22,22 +22,26 @@ def _run(energy, kernel, init=None):
 
 
 def test_ula_step_above_stability_limit_warns():
-    with pytest.warns(StepSizeWarning, match=r"2/λ_max ≈ 0.2"):
-        _run(quadratic, ebm_ppl.kernels.ula(0.21))
+    with pytest.warns(StepSizeWarning, match=r"2/λ_max ≈ 0.2") as record:
+        idata = _run(quadratic, ebm_ppl.kernels.ula(0.21))
+    assert len([w for w in record if w.category is StepSizeWarning]) == 1
+    assert idata.posterior["x"].shape == (4, 5, 2)  # a warning, not an error
 
 
 def test_ula_step_below_limit_and_exact_kernels_do_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _run(quadratic, ebm_ppl.kernels.ula(0.19))
-        _run(quadratic, ebm_ppl.kernels.mala(0.5))  # the limit is a ULA matter
+        ula = _run(quadratic, ebm_ppl.kernels.ula(0.19))
+        mala = _run(quadratic, ebm_ppl.kernels.mala(0.5))  # the limit is a ULA matter
+    assert ula.posterior["x"].shape == mala.posterior["x"].shape == (4, 5, 2)
 
 
 @pytest.mark.parametrize("init", [jnp.zeros(2), jnp.array([3.0, -2.0])])
 def test_linear_energy_is_flagged_improper(init):
     theta = jnp.array([1.0, -0.5])
-    with pytest.warns(ImproperTargetWarning, match="improper"):
+    with pytest.warns(ImproperTargetWarning, match="improper") as record:
         _run(lambda x: jnp.dot(theta, x), ebm_ppl.kernels.mala(0.1), init)
+    assert any(w.category is ImproperTargetWarning for w in record)
 
 
 def test_proper_targets_are_not_flagged():
@@ -46,13 +50,15 @@ def test_proper_targets_are_not_flagged():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _run(heavy_tailed, ebm_ppl.kernels.mala(0.1), jnp.array([2.0, 1.0]))
-        _run(quadratic, ebm_ppl.kernels.mala(0.1), jnp.array([2.0, 1.0]))
+        runs = [_run(heavy_tailed, ebm_ppl.kernels.mala(0.1), jnp.array([2.0, 1.0])),
+                _run(quadratic, ebm_ppl.kernels.mala(0.1), jnp.array([2.0, 1.0]))]
+    assert all(run.posterior["x"].shape == (4, 5, 2) for run in runs)
 
 
 def test_check_target_false_silences_the_probe():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pot = ebm_ppl.Potential.from_energy(quadratic)
-        ebm_ppl.sample(pot, ebm_ppl.kernels.ula(0.5), jnp.ones(2), num_samples=5,
-                       num_warmup=0, progress=False, check_target=False)
+        idata = ebm_ppl.sample(pot, ebm_ppl.kernels.ula(0.5), jnp.ones(2), num_samples=5,
+                               num_warmup=0, progress=False, check_target=False)
+    assert idata.posterior["x"].shape == (4, 5, 2)
