@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
+from ebm_ppl._validation import check_int
 from ebm_ppl.kernels.base import Kernel, check_positive, tree_all_finite
 
 __all__ = ["mala", "hmc", "nuts", "barker", "GradientInfo", "HMCInfo", "NUTSInfo"]
@@ -208,26 +209,9 @@ def hmc(
     inverse_mass_matrix
         Diagonal (1-D) or dense (2-D) inverse mass matrix; identity when None.
     """
-    check_positive("step_size", step_size)
-    if isinstance(num_integration_steps, bool) or not isinstance(num_integration_steps, int) \
-            or num_integration_steps < 1:
-        raise ValueError(
-            f"num_integration_steps must be an integer >= 1, got {num_integration_steps!r}"
-        )
-    return Kernel(
-        name="hmc",
-        init_fn=blackjax.mcmc.hmc.init,
-        kernel_fn=_hmc_kernel,
-        parameters={
-            "step_size": _float(step_size),
-            "inverse_mass_matrix": None
-            if inverse_mass_matrix is None
-            else jnp.asarray(inverse_mass_matrix),
-        },
-        static_parameters=(("num_integration_steps", int(num_integration_steps)),),
-        adaptation="window",
-        target_acceptance_rate=target_acceptance_rate,
-    )
+    static = ("num_integration_steps", check_int("num_integration_steps", num_integration_steps, 1))
+    return _hamiltonian("hmc", _hmc_kernel, step_size, inverse_mass_matrix, static,
+                        target_acceptance_rate)
 
 
 def nuts(
@@ -252,20 +236,28 @@ def nuts(
     ----------
     Hoffman & Gelman (2014), https://arxiv.org/abs/1111.4246
     """
+    static = ("max_num_doublings", check_int("max_num_doublings", max_num_doublings, 1))
+    return _hamiltonian("nuts", _nuts_kernel, step_size, inverse_mass_matrix, static,
+                        target_acceptance_rate)
+
+
+def _hamiltonian(
+    name: str, kernel_fn, step_size: float, inverse_mass_matrix: ArrayTree | None,
+    static: tuple[str, int], target_acceptance_rate: float,
+) -> Kernel:
+    """HMC-family kernel (BlackJAX's HMC state, window adaptation of step size and mass)."""
     check_positive("step_size", step_size)
-    if not isinstance(max_num_doublings, int) or max_num_doublings < 1:
-        raise ValueError(f"max_num_doublings must be an integer >= 1, got {max_num_doublings!r}")
     return Kernel(
-        name="nuts",
+        name=name,
         init_fn=blackjax.mcmc.hmc.init,
-        kernel_fn=_nuts_kernel,
+        kernel_fn=kernel_fn,
         parameters={
             "step_size": _float(step_size),
             "inverse_mass_matrix": None
             if inverse_mass_matrix is None
             else jnp.asarray(inverse_mass_matrix),
         },
-        static_parameters=(("max_num_doublings", int(max_num_doublings)),),
+        static_parameters=(static,),
         adaptation="window",
         target_acceptance_rate=target_acceptance_rate,
     )
