@@ -5,9 +5,16 @@ through :func:`sample` into ArviZ, trained with :mod:`ebm_ppl.objectives` throug
 :func:`fit`, and checked with :mod:`ebm_ppl.diagnostics` and :func:`report`.
 """
 
-__version__ = "0.1.0"
-
 from ebm_ppl import datasets, diagnostics, kernels, nn, numpyro, objectives  # noqa: E402
+from ebm_ppl._version import __version__  # noqa: E402
+from ebm_ppl.errors import (  # noqa: E402
+    CheckpointError,
+    FitDivergenceError,
+    ImproperTargetWarning,
+    IntractableNormaliserError,
+    SamplingWarning,
+    StepSizeWarning,
+)
 from ebm_ppl.fit import FitResult, fit  # noqa: E402
 from ebm_ppl.inference_data import concat_draws  # noqa: E402
 from ebm_ppl.potential import Potential  # noqa: E402
@@ -15,6 +22,12 @@ from ebm_ppl.report import report  # noqa: E402
 from ebm_ppl.sampling import sample  # noqa: E402
 
 __all__ = [
+    "CheckpointError",
+    "FitDivergenceError",
+    "ImproperTargetWarning",
+    "IntractableNormaliserError",
+    "SamplingWarning",
+    "StepSizeWarning",
     "FitResult",
     "Potential",
     "concat_draws",

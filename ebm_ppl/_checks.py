@@ -10,7 +10,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array, ArrayTree
-from ebm_ppl._warnings import ImproperTargetWarning, StepSizeWarning
+from ebm_ppl.errors import ImproperTargetWarning, StepSizeWarning
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.potential import Potential
 

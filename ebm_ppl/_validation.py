@@ -1,13 +1,22 @@
-"""Argument checks shared by the public entry points (one sentence per error)."""
+"""Argument checks shared by the public entry points (one sentence per error), and the one
+conversion from a user's ``seed`` to a ``jax.random`` key."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["check_int", "check_positive"]
+__all__ = [
+    "as_key",
+    "check_int",
+    "check_nonnegative",
+    "check_positive",
+    "check_probability",
+]
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
@@ -18,15 +27,60 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def _real_scalar(name: str, value: Any, expectation: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be {expectation}, got {value!r}")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {expectation}, got {value!r}") from None
+    if arr.shape != () or not np.isfinite(arr):
+        raise ValueError(f"{name} must be {expectation}, got {value!r}")
+    return float(arr)
+
+
 def check_positive(name: str, value: Any) -> None:
     """Raise ``ValueError`` unless ``value`` is a finite scalar > 0 (tracers pass)."""
     if isinstance(value, jax.core.Tracer):
         return
-    if isinstance(value, bool):
+    if _real_scalar(name, value, "a finite number > 0") <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if arr.shape != () or not np.isfinite(arr) or arr <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` unless it is finite and >= 0."""
+    v = _real_scalar(name, value, "a finite number >= 0")
+    if v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_probability(name: str, value: Any, *, allow_one: bool = True) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` unless it lies in [0, 1]
+    (``[0, 1)`` with ``allow_one=False``)."""
+    interval = "[0, 1]" if allow_one else "[0, 1)"
+    v = _real_scalar(name, value, f"a number in {interval}")
+    if v < 0 or v > 1 or (not allow_one and v == 1) or math.isnan(v):
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return v
+
+
+def as_key(seed: Any, name: str = "seed") -> jax.Array:
+    """The one ``seed -> key`` conversion: a non-negative integer, a typed
+    ``jax.random.key`` or a raw ``uint32[2]`` key becomes a typed key.
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    """
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(f"{name} must be a non-negative integer or a jax.random key, "
+                             f"got {seed!r}")
+        return jax.random.key(int(seed))
+    if isinstance(seed, jax.Array) and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
+        return seed
+    if isinstance(seed, (jax.Array, np.ndarray)) and seed.dtype == np.uint32 and seed.shape == (2,):
+        return jax.random.wrap_key_data(jnp.asarray(seed))
+    raise TypeError(f"{name} must be an integer or a jax.random key, got {seed!r}")

@@ -26,8 +26,9 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from ebm_ppl.errors import CheckpointError
+
 __all__ = [
-    "CheckpointError",
     "Checkpoint",
     "save_checkpoint",
     "restore_checkpoint",
@@ -38,10 +39,6 @@ __all__ = [
 FORMAT = "ebm_ppl-checkpoint"
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d+)\.json$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupted, partial or does not match the template."""
 
 
 class Checkpoint(NamedTuple):

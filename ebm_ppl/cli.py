@@ -91,7 +91,8 @@ def _load_model(path: Path):
     import jax
 
     from ebm_ppl import nn
-    from ebm_ppl.checkpoint import CheckpointError, restore_checkpoint
+    from ebm_ppl.checkpoint import restore_checkpoint
+    from ebm_ppl.errors import CheckpointError
 
     config_path = path / MODEL_FILE
     if not config_path.is_file():
@@ -268,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, sample and diagnose energy-based models in JAX.",
         epilog="Run 'ebm-ppl COMMAND --help' for the options and examples of a command.",
     )
-    from ebm_ppl import __version__
+    from ebm_ppl._version import __version__
 
     parser.add_argument("--version", action="version", version=f"ebm_ppl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -28,19 +28,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ebm_ppl._tree import tree_all_finite
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
 from ebm_ppl._validation import check_int
 from ebm_ppl.checkpoint import (
-    CheckpointError,
     latest_checkpoint,
     list_checkpoints,
     restore_checkpoint,
     save_checkpoint,
 )
-from ebm_ppl.kernels.base import tree_all_finite
+from ebm_ppl.errors import CheckpointError, FitDivergenceError
 from ebm_ppl.objectives.base import Objective
 
-__all__ = ["fit", "FitResult", "FitState", "FitDivergenceError", "DEFAULT_OPTIMIZER"]
+__all__ = ["fit", "FitResult", "FitState", "DEFAULT_OPTIMIZER"]
 
 #: The default optimizer, ``optax.adam(1e-3)``, built once so that repeated ``fit``
 #: calls with the default share their compiled steps.
@@ -48,24 +48,6 @@ DEFAULT_OPTIMIZER = optax.adam(1e-3)
 
 #: Optimizer steps per compiled ``lax.scan`` chunk.
 STEPS_PER_CHUNK = 50
-
-
-class FitDivergenceError(FloatingPointError):
-    """The loss or its gradient stayed non-finite for ``max_bad_steps`` steps in a row.
-
-    Attributes
-    ----------
-    step
-        First step of the failing run of steps.
-    result
-        :class:`FitResult` holding the last good state (updates of non-finite steps
-        were skipped) and the history up to the failure.
-    """
-
-    def __init__(self, message: str, step: int, result: FitResult):
-        super().__init__(message)
-        self.step = step
-        self.result = result
 
 
 class FitState(NamedTuple):

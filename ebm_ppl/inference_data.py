@@ -15,6 +15,8 @@ import jax
 import numpy as np
 import xarray as xr
 
+from ebm_ppl._version import __version__
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ's "undergoing a refactor" notice
     import arviz as az
@@ -65,7 +67,6 @@ def run_attrs(config: dict[str, Any]) -> dict[str, Any]:
     import blackjax
     import numpyro
 
-    from ebm_ppl import __version__
 
     attrs = {
         "inference_library": "ebm_ppl",

@@ -31,7 +31,6 @@ from jax.flatten_util import ravel_pytree
 from ebm_ppl._checks import warn_suspicious
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import check_int
-from ebm_ppl._warnings import ImproperTargetWarning, StepSizeWarning
 from ebm_ppl.adaptation import WarmupState, adapt_step, finalise_warmup, scale_of, warmup_init
 from ebm_ppl.inference_data import (
     az,
@@ -43,7 +42,7 @@ from ebm_ppl.inference_data import (
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.potential import Potential
 
-__all__ = ["sample", "DEFAULT_CHUNK_SIZE", "ImproperTargetWarning", "StepSizeWarning"]
+__all__ = ["sample", "DEFAULT_CHUNK_SIZE"]
 
 #: Draws per compiled chunk (progress-bar granularity; fixed so that the number of
 #: draws never changes the compiled code).

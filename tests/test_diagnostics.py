@@ -16,8 +16,7 @@ import pytest
 from scipy import stats
 
 import ebm_ppl
-from ebm_ppl import diagnostics
-from ebm_ppl.diagnostics import ImproperTargetWarning
+from ebm_ppl import ImproperTargetWarning, diagnostics
 
 ALPHA = 1e-3
 

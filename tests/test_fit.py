@@ -12,13 +12,12 @@ import numpy as np
 import optax
 import pytest
 
+from ebm_ppl import CheckpointError, FitDivergenceError, FitResult, fit
 from ebm_ppl.checkpoint import (
-    CheckpointError,
     list_checkpoints,
     restore_checkpoint,
     save_checkpoint,
 )
-from ebm_ppl.fit import FitDivergenceError, FitResult, fit
 from ebm_ppl.kernels import ula
 from ebm_ppl.objectives import (
     Objective,

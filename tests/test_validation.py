@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 import ebm_ppl
-from ebm_ppl._warnings import ImproperTargetWarning, StepSizeWarning
+from ebm_ppl import ImproperTargetWarning, StepSizeWarning
 
 PRECISION = jnp.array([1.0, 10.0])  # λ_max = 10: ULA is stable for h < 0.2
 

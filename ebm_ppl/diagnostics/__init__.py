@@ -11,7 +11,7 @@ R-hat and ESS come from ArviZ.
 """
 
 from ebm_ppl.diagnostics.ais import AISResult, ais_log_z, annealing_schedule
-from ebm_ppl.diagnostics.drift import DriftResult, ImproperTargetWarning, drift_check
+from ebm_ppl.diagnostics.drift import DriftResult, drift_check
 from ebm_ppl.diagnostics.ksd import (
     KSDResult,
     KSDTestResult,
@@ -27,7 +27,6 @@ __all__ = [
     "AISResult",
     "DiagnosticSummary",
     "DriftResult",
-    "ImproperTargetWarning",
     "KSDResult",
     "KSDTestResult",
     "ULABiasResult",

@@ -16,11 +16,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ebm_ppl._warnings import ImproperTargetWarning
 from ebm_ppl.diagnostics._samples import posterior_array
+from ebm_ppl.errors import ImproperTargetWarning
 from ebm_ppl.potential import Potential
 
-__all__ = ["ImproperTargetWarning", "DriftResult", "drift_check"]
+__all__ = ["DriftResult", "drift_check"]
 
 
 class DriftResult(NamedTuple):

@@ -242,8 +242,9 @@ def summary(
     """
     import pandas as pd
 
-    from ebm_ppl.diagnostics.drift import ImproperTargetWarning, drift_check
+    from ebm_ppl.diagnostics.drift import drift_check
     from ebm_ppl.diagnostics.ksd import ksd_test
+    from ebm_ppl.errors import ImproperTargetWarning
     from ebm_ppl.inference_data import az, read_config
 
     config = read_config(idata)

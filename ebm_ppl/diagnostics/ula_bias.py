@@ -222,7 +222,7 @@ def ula_bias(
     >>> print(res)  # relative variance bias close to 2/(2-0.2) - 1 = 0.111  # doctest: +SKIP
     """
     import ebm_ppl
-    from ebm_ppl.kernels.base import check_positive
+    from ebm_ppl._validation import check_positive
 
     if not isinstance(pot, Potential):
         raise TypeError(f"pot must be an ebm_ppl.Potential, got {type(pot).__name__}")

@@ -21,10 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl._validation import check_positive
+from ebm_ppl._types import ArrayTree, LogDensityFn, PRNGKey
 
-__all__ = ["Kernel", "ADAPTATIONS", "tree_all_finite", "check_positive"]
+__all__ = ["Kernel", "ADAPTATIONS"]
 
 #: Warm-up schemes understood by :func:`ebm_ppl.sample`.
 #: ``"window"``: Stan/BlackJAX window adaptation of step size and (diagonal) inverse mass
@@ -108,10 +107,3 @@ class Kernel:
     def __repr__(self) -> str:
         return f"Kernel({self.name!r}, {self.config})"
 
-
-def tree_all_finite(tree: ArrayTree) -> Array:
-    """True when every element of every leaf is finite."""
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return jnp.asarray(True)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))

@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ebm_ppl._tree import tree_all_finite
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl._validation import check_int
-from ebm_ppl.kernels.base import Kernel, check_positive, tree_all_finite
+from ebm_ppl._validation import check_int, check_positive
+from ebm_ppl.kernels.base import Kernel
 
 __all__ = ["mala", "hmc", "nuts", "barker", "GradientInfo", "HMCInfo", "NUTSInfo"]
 

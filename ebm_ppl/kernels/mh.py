@@ -9,8 +9,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ebm_ppl._tree import tree_normal_like
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl.kernels.base import Kernel, check_positive
+from ebm_ppl._validation import check_positive
+from ebm_ppl.kernels.base import Kernel
 
 __all__ = [
     "MHState",
@@ -153,15 +155,8 @@ def mh(proposal: Proposal, *, adapt_scale: bool | None = None, target_acceptance
 
 
 def _random_walk_sample(rng_key: PRNGKey, position: ArrayTree, params: dict) -> ArrayTree:
-    leaves, treedef = jax.tree.flatten(position)
-    keys = jax.random.split(rng_key, len(leaves))
-    return jax.tree.unflatten(
-        treedef,
-        [
-            x + params["scale"] * jax.random.normal(k, jnp.shape(x), jnp.result_type(x))
-            for k, x in zip(keys, leaves)
-        ],
-    )
+    noise = tree_normal_like(rng_key, position)
+    return jax.tree.map(lambda x, z: x + params["scale"] * z, position, noise)
 
 
 def random_walk(scale: float) -> Kernel:

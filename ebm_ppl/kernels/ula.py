@@ -7,8 +7,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ebm_ppl._tree import tree_all_finite, tree_normal_like
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl.kernels.base import Kernel, check_positive, tree_all_finite
+from ebm_ppl._validation import check_positive
+from ebm_ppl.kernels.base import Kernel
 
 __all__ = ["ULAState", "ULAInfo", "ula", "ula_init", "ula_kernel"]
 
@@ -44,12 +46,7 @@ def ula_kernel(
     temperature: Array,
 ) -> tuple[ULAState, ULAInfo]:
     """One ULA step; see :func:`ula`."""
-    leaves, treedef = jax.tree.flatten(state.position)
-    keys = jax.random.split(rng_key, len(leaves))
-    noise = jax.tree.unflatten(
-        treedef,
-        [jax.random.normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves)],
-    )
+    noise = tree_normal_like(rng_key, state.position)
     scale = jnp.sqrt(2.0 * step_size * temperature)
     position = jax.tree.map(
         lambda x, g, z: x + step_size * g + scale * z, state.position, state.logdensity_grad, noise

@@ -37,8 +37,10 @@ from numpyro.infer.util import ParamInfo, initialize_model
 from numpyro.util import identity, is_prng_key
 
 from ebm_ppl import kernels as _kernels
+from ebm_ppl._tree import tree_all_finite
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl.kernels.base import Kernel, check_positive, tree_all_finite
+from ebm_ppl._validation import check_positive
+from ebm_ppl.kernels.base import Kernel
 
 __all__ = ["EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel"]
 

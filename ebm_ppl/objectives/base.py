@@ -24,16 +24,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ebm_ppl._types import Array, ArrayTree, Metrics, Params, PRNGKey
-from ebm_ppl._validation import check_int
+from ebm_ppl._types import Array, ArrayTree, Metrics, Params
 
 __all__ = [
     "Objective",
     "EmptyState",
     "ObjectiveState",
-    "identity_params",
     "batch_energy",
     "flat_energy",
     "check_batch",
@@ -85,11 +82,6 @@ class Objective(NamedTuple):
         return self.energy_params(trainable_params)
 
 
-def identity_params(params: Params) -> Params:
-    """Identity parameter map."""
-    return params
-
-
 def batch_energy(energy_fn: Callable[..., Array], params: Params, batch: Array, *args) -> Array:
     """Energies of a batch, ``vmap`` of ``energy_fn(params, x, *args)`` over axis 0."""
     in_axes = (None, 0) + (0,) * len(args)
@@ -115,24 +107,3 @@ def check_batch(batch: ArrayTree, name: str = "batch") -> Array:
     if not jnp.issubdtype(batch.dtype, jnp.floating):
         batch = batch.astype(jnp.result_type(float))
     return batch
-
-
-def check_probability(name: str, value: Any, *, allow_one: bool = True) -> float:
-    """Validate a probability in [0, 1]."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    if not np.isfinite(v) or v < 0 or v > 1 or (not allow_one and v == 1):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return v
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """Validate an integer >= 1."""
-    return check_int(name, value, 1)
-
-
-def key_split(rng_key: PRNGKey, num: int) -> tuple[PRNGKey, ...]:
-    """``jax.random.split`` into a tuple (accepts typed and raw keys)."""
-    return tuple(jax.random.split(rng_key, num))

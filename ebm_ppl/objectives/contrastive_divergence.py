@@ -9,13 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
+from ebm_ppl._validation import check_int, check_probability
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.objectives.base import (
     Objective,
     batch_energy,
     check_batch,
-    check_positive_int,
-    check_probability,
 )
 
 __all__ = ["contrastive_divergence", "CDState"]
@@ -142,8 +141,8 @@ def contrastive_divergence(
             f"kernel must be an ebm_ppl.kernels kernel (ula, mala, hmc, mh...), got "
             f"{type(kernel).__name__}"
         )
-    num_steps = check_positive_int("num_steps", num_steps)
-    buffer_size = check_positive_int("buffer_size", buffer_size)
+    num_steps = check_int("num_steps", num_steps, 1)
+    buffer_size = check_int("buffer_size", buffer_size, 1)
     reinit_prob = check_probability("reinit_prob", reinit_prob)
     alpha = float(energy_regularization)
     if not np.isfinite(alpha) or alpha < 0:
@@ -151,7 +150,7 @@ def contrastive_divergence(
             f"energy_regularization must be a finite number >= 0, got {energy_regularization!r}"
         )
     if num_negatives is not None:
-        num_negatives = check_positive_int("num_negatives", num_negatives)
+        num_negatives = check_int("num_negatives", num_negatives, 1)
         if persistent and num_negatives > buffer_size:
             raise ValueError(
                 f"num_negatives must be <= buffer_size={buffer_size}, got {num_negatives}"

@@ -17,7 +17,8 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
-from ebm_ppl.objectives.base import Objective, batch_energy, check_batch, check_positive_int
+from ebm_ppl._validation import check_int
+from ebm_ppl.objectives.base import Objective, batch_energy, check_batch
 
 __all__ = ["nce", "nce_params", "NCEState", "fit_gaussian"]
 
@@ -128,7 +129,7 @@ def nce(noise: Any = None, *, noise_ratio: int = 1) -> Objective:
     >>> float(metrics["log_z"])
     0.0
     """
-    noise_ratio = check_positive_int("noise_ratio", noise_ratio)
+    noise_ratio = check_int("noise_ratio", noise_ratio, 1)
     if noise is not None and not (hasattr(noise, "sample") and hasattr(noise, "log_prob")):
         raise ValueError(
             f"noise must be a NumPyro distribution (with sample and log_prob) or None, "

@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ebm_ppl._types import Array, Params, PRNGKey
+from ebm_ppl._validation import check_int
 from ebm_ppl.objectives.base import (
     EmptyState,
     Objective,
     check_batch,
-    check_positive_int,
     flat_energy,
 )
 
@@ -304,7 +304,7 @@ def sliced_score_matching(
     >>> data = jax.random.normal(jax.random.key(0), (64, 2))
     >>> value, (metrics, _) = objective.loss(1.0, data, jax.random.key(1), energy_fn)
     """
-    num_projections = check_positive_int("num_projections", num_projections)
+    num_projections = check_int("num_projections", num_projections, 1)
     if projection not in PROJECTIONS:
         raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
     variance_reduced = bool(variance_reduced)
