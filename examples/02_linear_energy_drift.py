@@ -27,7 +27,7 @@ Monte-Carlo z-scores (mean: :math:`\sqrt{v/n}`; variance: :math:`v\sqrt{2/(n-1)}
 correct law is accepted at every :math:`N`, the text's is rejected. Then an ordinary
 :func:`ebm_ppl.sample` run on the improper target is passed to
 :func:`ebm_ppl.diagnostics.drift_check` (and :func:`ebm_ppl.diagnostics.summary`), which
-flag the drift with an :class:`~ebm_ppl.diagnostics.ImproperTargetWarning`
+flag the drift with an :class:`~ebm_ppl.ImproperTargetWarning`
 (:func:`ebm_ppl.sample` itself already warns, from a probe of the log density along the
 score before sampling).
 
@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     # the library's view: an ordinary sample() run on the improper target
     num_samples = 400 if args.quick else 2000
-    improper = ebm_ppl.diagnostics.ImproperTargetWarning
+    improper = ebm_ppl.ImproperTargetWarning
     with warnings.catch_warnings(record=True) as caught_sample:
         warnings.simplefilter("always")
         idata = ebm_ppl.sample(pot, ebm_ppl.kernels.ula(ETA), jnp.zeros(2),
