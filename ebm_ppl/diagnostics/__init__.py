@@ -4,6 +4,8 @@
   goodness-of-fit test (needs only the score, not the normaliser);
 * :func:`ula_bias`: step-size bias of the unadjusted Langevin algorithm;
 * :func:`ais_log_z`: annealed importance sampling estimate of :math:`\\log Z`;
+* :func:`goodness_of_fit`: KSD test of held-out data under the model (no sampling);
+* :func:`mmd_test`: two-sample MMD test, model draws against data (permutation p-value);
 * :func:`drift_check`: improper-target / drift detection (:class:`ImproperTargetWarning`);
 * :func:`summary`: ArviZ summary + per-chain table + pass/warn/fail verdict.
 
@@ -12,6 +14,7 @@ R-hat and ESS come from ArviZ.
 
 from ebm_ppl.diagnostics.ais import AISResult, ais_log_z, annealing_schedule
 from ebm_ppl.diagnostics.drift import DriftResult, drift_check
+from ebm_ppl.diagnostics.goodness_of_fit import GoodnessOfFitResult, goodness_of_fit
 from ebm_ppl.diagnostics.ksd import (
     KSDResult,
     KSDTestResult,
@@ -20,6 +23,7 @@ from ebm_ppl.diagnostics.ksd import (
     median_bandwidth,
     stein_kernel_matrix,
 )
+from ebm_ppl.diagnostics.mmd import MMDTestResult, mmd_test
 from ebm_ppl.diagnostics.summary import DiagnosticSummary, dataframe_to_markdown, summary
 from ebm_ppl.diagnostics.ula_bias import ULABiasResult, moment_errors, ula_bias
 
@@ -27,16 +31,20 @@ __all__ = [
     "AISResult",
     "DiagnosticSummary",
     "DriftResult",
+    "GoodnessOfFitResult",
     "KSDResult",
     "KSDTestResult",
+    "MMDTestResult",
     "ULABiasResult",
     "ais_log_z",
     "annealing_schedule",
     "dataframe_to_markdown",
     "drift_check",
+    "goodness_of_fit",
     "ksd",
     "ksd_test",
     "median_bandwidth",
+    "mmd_test",
     "moment_errors",
     "stein_kernel_matrix",
     "summary",
