@@ -9,6 +9,7 @@ from typing import Any
 
 __all__ = [
     "CheckpointError",
+    "CorruptCheckpointError",
     "FitDivergenceError",
     "ImproperTargetWarning",
     "IntractableNormaliserError",
@@ -37,6 +38,11 @@ class FitDivergenceError(FloatingPointError):
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupted, partial or does not match the template."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint's files are unreadable, truncated, missing or fail their SHA-256 check
+    (a run killed while writing, a damaged disk): older checkpoints may still be good."""
 
 
 class IntractableNormaliserError(ValueError):
