@@ -28,7 +28,7 @@ def check_int(name: str, value: Any, minimum: int) -> int:
 
 
 def _real_scalar(name: str, value: Any, expectation: str) -> float:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, str, bytes)):
         raise ValueError(f"{name} must be {expectation}, got {value!r}")
     try:
         arr = np.asarray(value, dtype=float)
@@ -39,12 +39,15 @@ def _real_scalar(name: str, value: Any, expectation: str) -> float:
     return float(arr)
 
 
-def check_positive(name: str, value: Any) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite scalar > 0 (tracers pass)."""
+def check_positive(name: str, value: Any) -> Any:
+    """Return ``value`` as a float (a tracer unchanged), or raise ``ValueError`` unless it
+    is a finite scalar > 0 (tracers pass)."""
     if isinstance(value, jax.core.Tracer):
-        return
-    if _real_scalar(name, value, "a finite number > 0") <= 0:
+        return value
+    v = _real_scalar(name, value, "a finite number > 0")
+    if v <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
 
 
 def check_nonnegative(name: str, value: Any) -> float:
