@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from ebm_ppl._validation import check_int, check_nonnegative, check_positive
+
 __all__ = [
     "DATASETS",
     "DatasetFileNotFoundError",
@@ -81,31 +83,8 @@ class DatasetFileNotFoundError(FileNotFoundError, ValueError):
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check_n(n: Any, name: str = "n", minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
-    return int(n)
-
-
-def _check_nonnegative(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_positive(value: Any, name: str) -> float:
-    value = _check_nonnegative(value, name)
-    if value == 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return value
-
-
 def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(check_int("seed", seed, 0))
 
 
 def _standardize(x: np.ndarray) -> np.ndarray:
@@ -156,8 +135,8 @@ def two_moons(n: int, noise: float = 0.1, seed: int = 0, *, standardize: bool = 
     >>> two_moons(4, seed=1).shape
     (4, 2)
     """
-    n = _check_n(n)
-    noise = _check_nonnegative(noise, "noise")
+    n = check_int("n", n, 1)
+    noise = check_nonnegative("noise", noise)
     rng = _rng(seed)
     n_upper = n - n // 2
     t = rng.uniform(0.0, np.pi, size=n)
@@ -211,10 +190,10 @@ def eight_gaussians(
     >>> eight_gaussians(5).dtype
     dtype('float32')
     """
-    n = _check_n(n)
-    noise = _check_nonnegative(noise, "noise")
-    num_modes = _check_n(num_modes, "num_modes")
-    radius = _check_positive(radius, "radius")
+    n = check_int("n", n, 1)
+    noise = check_nonnegative("noise", noise)
+    num_modes = check_int("num_modes", num_modes, 1)
+    radius = check_positive("radius", radius)
     rng = _rng(seed)
     angles = 2.0 * np.pi * rng.integers(0, num_modes, size=n) / num_modes
     centres = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
@@ -263,9 +242,9 @@ def rings(
     >>> rings(3, num_rings=2).shape
     (3, 2)
     """
-    n = _check_n(n)
-    noise = _check_nonnegative(noise, "noise")
-    num_rings = _check_n(num_rings, "num_rings")
+    n = check_int("n", n, 1)
+    noise = check_nonnegative("noise", noise)
+    num_rings = check_int("num_rings", num_rings, 1)
     rng = _rng(seed)
     radii = np.arange(1, num_rings + 1, dtype=np.float64)
     ring = rng.choice(num_rings, size=n, p=radii / radii.sum())
@@ -314,8 +293,8 @@ def checkerboard(
     >>> bool(checkerboard(2, standardize=False).min() >= 0)
     True
     """
-    n = _check_n(n)
-    num_cells = _check_n(num_cells, "num_cells", minimum=2)
+    n = check_int("n", n, 1)
+    num_cells = check_int("num_cells", num_cells, 2)
     rng = _rng(seed)
     i, j = np.meshgrid(np.arange(num_cells), np.arange(num_cells), indexing="ij")
     dark = np.stack([i.ravel(), j.ravel()], axis=1)[(i + j).ravel() % 2 == 0]
@@ -358,8 +337,8 @@ def swiss_roll(n: int, noise: float = 0.5, seed: int = 0, *, standardize: bool =
     >>> swiss_roll(10).shape
     (10, 2)
     """
-    n = _check_n(n)
-    noise = _check_nonnegative(noise, "noise")
+    n = check_int("n", n, 1)
+    noise = check_nonnegative("noise", noise)
     rng = _rng(seed)
     t = 1.5 * np.pi * (1.0 + 2.0 * rng.uniform(0.0, 1.0, size=n))
     x = np.stack([t * np.cos(t), t * np.sin(t)], axis=1)
@@ -431,7 +410,7 @@ def digits(
         sd = x.std(axis=0)
         x = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     if n is not None:
-        n = _check_n(n)
+        n = check_int("n", n, 1)
         if n > len(x):
             raise ValueError(f"n must be <= {len(x)} (the number of digits), got {n}")
         idx = _rng(seed).choice(len(x), size=n, replace=False)
@@ -647,7 +626,7 @@ def load(
         x = load_array(name_or_path)
         if n is None:
             return x
-        n = _check_n(n)
+        n = check_int("n", n, 1)
         if n > len(x):
             raise ValueError(f"n must be <= {len(x)} (the rows in the file), got {n}")
         return x[_rng(seed).choice(len(x), size=n, replace=False)]
