@@ -15,7 +15,7 @@ from ebm_ppl.errors import (  # noqa: E402
     SamplingWarning,
     StepSizeWarning,
 )
-from ebm_ppl.fit import FitResult, fit  # noqa: E402
+from ebm_ppl.training import FitResult, fit  # noqa: E402
 from ebm_ppl.inference_data import concat_draws  # noqa: E402
 from ebm_ppl.potential import Potential  # noqa: E402
 from ebm_ppl.report import report  # noqa: E402

@@ -1,8 +1,7 @@
-"""Tests of ebm_ppl.fit and ebm_ppl.checkpoint: loop, caching, resume, guard, failures."""
+"""Tests of ebm_ppl.fit and ebm_ppl.training.checkpoint: loop, caching, resume, guard, failures."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import warnings
 
@@ -13,20 +12,18 @@ import optax
 import pytest
 
 from ebm_ppl import CheckpointError, FitDivergenceError, FitResult, fit
-from ebm_ppl.checkpoint import (
-    list_checkpoints,
-    restore_checkpoint,
-    save_checkpoint,
-)
 from ebm_ppl.kernels import ula
 from ebm_ppl.objectives import (
     Objective,
     contrastive_divergence,
     score_matching,
 )
-
-# the module itself (ebm_ppl.fit the attribute may be the function once re-exported)
-fit_module = importlib.import_module("ebm_ppl.fit")
+from ebm_ppl.training import FitState, loop
+from ebm_ppl.training.checkpoint import (
+    list_checkpoints,
+    restore_checkpoint,
+    save_checkpoint,
+)
 
 OPTIMIZER = optax.adam(0.05)  # one object: fits share compilations
 
@@ -166,7 +163,7 @@ def test_keyboard_interrupt_returns_partial_result_then_resumes(tmp_path, monkey
     kwargs = dict(num_steps=150, batch_size=50, progress=False, steps_per_chunk=50)
     full = fit(gaussian_energy, init_params(), data, SM, OPTIMIZER, **kwargs)
 
-    original = fit_module._array_chunk
+    original = loop.run_chunk
     calls = []
 
     def interrupting(*args, **kw):
@@ -175,14 +172,14 @@ def test_keyboard_interrupt_returns_partial_result_then_resumes(tmp_path, monkey
             raise KeyboardInterrupt
         return original(*args, **kw)
 
-    monkeypatch.setattr(fit_module, "_array_chunk", interrupting)
+    monkeypatch.setattr(loop, "run_chunk", interrupting)
     with pytest.warns(UserWarning, match="interrupted at step 50 of 150"):
         partial = fit(gaussian_energy, init_params(), data, SM, OPTIMIZER,
                       checkpoint_dir=tmp_path, **kwargs)
     assert partial.interrupted and partial.steps == 50
     assert partial.history["loss"].shape == (50,)
     assert list_checkpoints(tmp_path) == [50]
-    monkeypatch.setattr(fit_module, "_array_chunk", original)
+    monkeypatch.setattr(loop, "run_chunk", original)
     resumed = fit(gaussian_energy, init_params(), data, SM, OPTIMIZER,
                   checkpoint_dir=tmp_path, **kwargs)
     assert tree_equal(full.params, resumed.params)
@@ -258,9 +255,11 @@ def test_divergence_guard_stops_with_clear_error(tmp_path):
     # the last good checkpoint survives and is readable
     steps = list_checkpoints(tmp_path)
     assert steps and steps[-1] <= first_bad
-    template = {"state": fit_module.FitState(
-        params=init_params(), opt_state=OPTIMIZER.init(init_params()), objective_state=SM.init(None, None),
-        step=jnp.int32(0), bad_count=jnp.int32(0), first_bad_step=jnp.int32(0)),
+    template = {"state": FitState(
+        params=init_params(), opt_state=OPTIMIZER.init(init_params()),
+        objective_state=SM.init(None, None), step=jnp.int32(0), bad_count=jnp.int32(0),
+        first_bad_step=jnp.int32(0), best_val_loss=jnp.float32(0),
+        evals_since_best=jnp.int32(0)),
         "rng_key": jax.random.key(0)}
     ckpt = restore_checkpoint(tmp_path, template)
     assert int(ckpt.tree["state"].bad_count) == 0
@@ -292,11 +291,9 @@ def test_transient_nans_are_skipped():
         (dict(data=np.zeros((0, 2))), "data must hold at least one example"),
         (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
         (dict(num_steps=-1), "num_steps must be an integer >= 0, got -1"),
-        (dict(objective="sm"), "objective must be an ebm_ppl.objectives.Objective"),
         (dict(energy_fn=lambda p, x: (x - p["mu"]) ** 2), "energy_fn must return a scalar energy"),
         (dict(data=np.zeros((10, 3))), "energy_fn could not be traced by the objective"),
         (dict(max_bad_steps=0), "max_bad_steps must be an integer >= 1"),
-        (dict(optimizer=3), "optimizer must be an optax GradientTransformation"),
     ],
 )
 def test_fit_rejects_bad_inputs(kwargs, match):
@@ -322,3 +319,57 @@ def test_progress_bar_runs(capsys):
         fit(gaussian_energy, init_params(), make_data(), SM, OPTIMIZER, num_steps=60,
             batch_size=50, progress=True)
     assert "fit[score_matching]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(objective="sm"), "objective must be an ebm_ppl.objectives.Objective, got str"),
+        (dict(optimizer=3), "optimizer must be an optax GradientTransformation, got int"),
+        (dict(energy_fn="E"), "energy_fn must be callable, got str"),
+        (dict(seed=1.5), "seed must be an integer or a jax.random key, got 1.5"),
+    ],
+)
+def test_fit_rejects_wrong_types(kwargs, match):
+    args = dict(energy_fn=gaussian_energy, params=init_params(), data=make_data(n=10),
+                objective=SM, optimizer=OPTIMIZER)
+    args.update(kwargs)
+    with pytest.raises(TypeError, match=match):
+        fit(args.pop("energy_fn"), args.pop("params"), args.pop("data"), args.pop("objective"),
+            args.pop("optimizer"), num_steps=5, batch_size=5, progress=False, **args)
+
+
+def test_seed_may_be_a_key():
+    data = make_data()
+    kwargs = dict(num_steps=20, batch_size=50, progress=False)
+    by_int = fit(gaussian_energy, init_params(), data, SM, OPTIMIZER, seed=4, **kwargs)
+    by_key = fit(gaussian_energy, init_params(), data, SM, OPTIMIZER,
+                 seed=jax.random.key(4), **kwargs)
+    assert tree_equal(by_int.params, by_key.params)
+    other = fit(gaussian_energy, init_params(), data, SM, OPTIMIZER, seed=5, **kwargs)
+    assert not tree_equal(by_int.params, other.params)
+
+
+def test_fit_module_is_not_shadowed():
+    import importlib
+
+    import ebm_ppl
+
+    assert callable(ebm_ppl.fit)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("ebm_ppl.fit")
+    assert importlib.import_module("ebm_ppl.training.fitting").fit is ebm_ppl.fit
+
+
+def test_print_fit_result_is_a_short_summary():
+    params = {"w": jnp.zeros((300, 300)), "mu": jnp.zeros(2), "log_prec": jnp.zeros(2)}
+    history = {"loss": np.linspace(1.0, 0.0, 20), "skipped": np.zeros(20, bool)}
+    result = FitResult(params=params, trained_params=params, opt_state=None,
+                       objective_state=None, history=history, steps=20,
+                       rng_key=jax.random.key(0), objective_name="score_matching")
+    text = str(result)
+    assert text == repr(result)
+    assert "score_matching" in text and "20 steps" in text
+    assert "final loss: 0.236842" in text  # mean of the last 10 losses
+    assert "float32[300, 300]" in text and "90,004 values" in text
+    assert len(text) < 600 and text.count("\n") < 8

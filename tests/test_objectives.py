@@ -10,7 +10,7 @@ import optax
 import pytest
 from scipy.stats import norm
 
-from ebm_ppl.fit import fit
+from ebm_ppl import fit
 from ebm_ppl.kernels import mala, ula
 from ebm_ppl.objectives import (
     CDState,
@@ -254,7 +254,7 @@ def test_gradients_match_finite_differences(small_batch, name):
         "nce_numpyro": nce(dist.Normal(jnp.zeros(2), 2.0).to_event(1), noise_ratio=2),
     }
     objective = objectives[name]
-    trainable = objective.lift(params)
+    trainable = objective.to_trainable(params)
     state = objective.init(jax.random.key(1), trainable, small_batch)
 
     @jax.jit
@@ -335,7 +335,7 @@ def test_user_written_optax_loop(name):
         "pcd": contrastive_divergence(ula(0.05), 10, buffer_size=512),
         "nce": nce(),
     }[name]
-    params = objective.lift(init_params())
+    params = objective.to_trainable(init_params())
     key_init, key_loop = jax.random.split(jax.random.key(0))
     state = objective.init(key_init, params, data)
     optimizer = optax.adam(0.05)
@@ -354,7 +354,7 @@ def test_user_written_optax_loop(name):
         return jax.lax.scan(step, (params, opt_state, state), jax.random.split(key, 300))
 
     (params, _, _), values = train(params, opt_state, state, key_loop)
-    mu = objective.lower(params)["mu"]
+    mu = objective.to_energy_params(params)["mu"]
     np.testing.assert_allclose(mu, TRUE_MEAN, atol=0.25)
     if name == "nce":
         assert set(params) == {"energy", "log_z"}
@@ -370,9 +370,7 @@ def test_user_written_optax_loop(name):
         (lambda: sliced_score_matching(0), "num_projections must be an integer >= 1, got 0"),
         (lambda: sliced_score_matching(projection="sphere"),
          r"projection must be one of \('gaussian', 'rademacher'\), got 'sphere'"),
-        (lambda: nce(noise="gauss"), "noise must be a NumPyro distribution"),
         (lambda: nce(noise_ratio=0), "noise_ratio must be an integer >= 1"),
-        (lambda: contrastive_divergence("ula", 5), "kernel must be an ebm_ppl.kernels kernel"),
         (lambda: contrastive_divergence(ula(0.1), 0), "num_steps must be an integer >= 1"),
         (lambda: contrastive_divergence(ula(0.1), 5, reinit_prob=1.5),
          r"reinit_prob must be a number in \[0, 1\], got 1.5"),
@@ -385,6 +383,29 @@ def test_user_written_optax_loop(name):
 def test_factories_reject_bad_arguments(factory, match):
     with pytest.raises(ValueError, match=match):
         factory()
+
+
+@pytest.mark.parametrize(
+    "factory, match",
+    [
+        (lambda: nce(noise="gauss"), "noise must be a NumPyro distribution"),
+        (lambda: contrastive_divergence("ula", 5), "kernel must be an ebm_ppl.kernels kernel"),
+        (lambda: contrastive_divergence(ula(0.1), 5, init_distribution=3),
+         "init_distribution must be a NumPyro distribution or None, got int"),
+    ],
+)
+def test_factories_reject_wrong_types(factory, match):
+    with pytest.raises(TypeError, match=match):
+        factory()
+
+
+def test_nce_params_are_lifted_once():
+    """to_trainable of already-lifted NCE parameters is the identity (fit may get either)."""
+    objective = nce()
+    lifted = objective.to_trainable(init_params())
+    assert set(lifted) == {"energy", "log_z"}
+    assert objective.to_trainable(lifted) is lifted
+    assert objective.to_energy_params(lifted) is lifted["energy"]
 
 
 def test_runtime_errors_are_clear(small_batch):

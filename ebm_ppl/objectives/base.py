@@ -12,8 +12,8 @@ An objective is a pair of pure functions in optax's ``init``/``update`` spirit:
 :class:`EmptyState`, so :func:`ebm_ppl.fit` has a single code path.
 
 Some objectives train more than the energy's parameters (noise-contrastive estimation
-learns ``log Z``). They set :attr:`Objective.init_params` (energy parameters ->
-trainable parameters) and :attr:`Objective.energy_params` (trainable -> energy
+learns ``log Z``). They set :attr:`Objective.to_trainable` (energy parameters ->
+trainable parameters) and :attr:`Objective.to_energy_params` (trainable -> energy
 parameters); both are the identity for the others.
 """
 
@@ -25,12 +25,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ebm_ppl._types import Array, ArrayTree, Metrics, Params
+from ebm_ppl._types import Array, ArrayTree, Metrics, Params, PRNGKey
 
 __all__ = [
     "Objective",
     "EmptyState",
     "ObjectiveState",
+    "empty_init",
     "batch_energy",
     "flat_energy",
     "check_batch",
@@ -43,6 +44,10 @@ class EmptyState(NamedTuple):
     """State of a stateless objective (an empty pytree)."""
 
 
+def _identity(params: Params) -> Params:
+    return params
+
+
 class Objective(NamedTuple):
     """A training objective: ``init`` and a pure ``loss``.
 
@@ -50,36 +55,34 @@ class Objective(NamedTuple):
     ----------
     init
         ``init(rng_key, params, data=None) -> state``. ``params`` are the *trainable*
-        parameters (``init_params(energy_params)``); ``data`` is an optional data set or
+        parameters (``to_trainable(energy_params)``); ``data`` is an optional data set or
         batch used by data-dependent objectives (replay-buffer shape and noise range of
         contrastive divergence, the Gaussian noise of NCE).
     loss
         ``loss(params, batch, rng_key, energy_fn, state=None) -> (value, (metrics,
         new_state))``; ``metrics`` is a dict of scalars. ``state=None`` is the stateless
         convenience form (allowed for every objective but persistent CD).
-    init_params
-        Maps the energy's parameters to the trainable parameters (identity if None).
-    energy_params
-        Maps the trainable parameters back to the energy's (identity if None).
+    to_trainable
+        ``to_trainable(energy_params) -> trainable_params``: the parameters the optimizer
+        trains, built from the energy's (identity by default; NCE adds ``log_z``).
+    to_energy_params
+        ``to_energy_params(trainable_params) -> energy_params``: the energy's parameters
+        inside the trainable ones (identity by default).
     name
         Short name used in progress bars and checkpoints manifests.
     """
 
     init: Callable[..., ObjectiveState]
     loss: Callable[..., tuple[Array, tuple[Metrics, ObjectiveState]]]
-    init_params: Callable[[Params], Params] | None = None
-    energy_params: Callable[[Params], Params] | None = None
+    to_trainable: Callable[[Params], Params] = _identity
+    to_energy_params: Callable[[Params], Params] = _identity
     name: str = "objective"
 
-    def lift(self, energy_params: Params) -> Params:
-        """Trainable parameters built from the energy's parameters."""
-        return energy_params if self.init_params is None else self.init_params(energy_params)
 
-    def lower(self, trainable_params: Params) -> Params:
-        """The energy's parameters inside the trainable parameters."""
-        if self.energy_params is None:
-            return trainable_params
-        return self.energy_params(trainable_params)
+def empty_init(rng_key: PRNGKey, params: Params, data: ArrayTree | None = None) -> EmptyState:
+    """``init`` of a stateless objective: the :class:`EmptyState`."""
+    del rng_key, params, data
+    return EmptyState()
 
 
 def batch_energy(energy_fn: Callable[..., Array], params: Params, batch: Array, *args) -> Array:

@@ -2,20 +2,22 @@ r"""Maximum-likelihood training with MCMC negatives: (persistent) contrastive di
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
-from ebm_ppl._validation import check_int, check_probability
+from ebm_ppl._validation import check_int, check_nonnegative, check_probability
 from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.chains import run_chains
 from ebm_ppl.objectives.base import (
     Objective,
     batch_energy,
     check_batch,
 )
+from ebm_ppl.potential import Potential
 
 __all__ = ["contrastive_divergence", "CDState"]
 
@@ -69,7 +71,9 @@ def contrastive_divergence(
     (:math:`\operatorname{sg}` = ``stop_gradient``) has for gradient the negative
     log-likelihood gradient (for :math:`\alpha = 0`) with the model expectation replaced
     by the negatives :math:`x'_j`: ``num_steps`` transitions of ``kernel`` on
-    :math:`\log p = -E_\theta` (``lax.scan``, ``vmap`` over the negatives). Its *value*
+    :math:`\log p = -E_\theta` (:func:`ebm_ppl.kernels.run_chains`: ``lax.scan`` over the
+    steps, ``vmap`` over the negatives; the parameters are frozen by ``stop_gradient``
+    while the chains move). Its *value*
     is not a likelihood; watch ``energy_positive``/``energy_negative``.
 
     Persistent (PCD, Tieleman 2008; with a replay buffer as in Du & Mordatch 2019):
@@ -108,8 +112,11 @@ def contrastive_divergence(
 
     Raises
     ------
+    TypeError
+        If ``kernel`` is not an :mod:`ebm_ppl.kernels` kernel or ``init_distribution``
+        not a NumPyro distribution.
     ValueError
-        For invalid arguments, and from ``init`` when neither data nor
+        For invalid values, and from ``init`` when neither data nor
         ``init_distribution`` fix the buffer's shape.
 
     References
@@ -137,18 +144,14 @@ def contrastive_divergence(
     >>> params = optax.apply_updates(params, updates)
     """
     if not isinstance(kernel, Kernel):
-        raise ValueError(
+        raise TypeError(
             f"kernel must be an ebm_ppl.kernels kernel (ula, mala, hmc, mh...), got "
             f"{type(kernel).__name__}"
         )
     num_steps = check_int("num_steps", num_steps, 1)
     buffer_size = check_int("buffer_size", buffer_size, 1)
     reinit_prob = check_probability("reinit_prob", reinit_prob)
-    alpha = float(energy_regularization)
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(
-            f"energy_regularization must be a finite number >= 0, got {energy_regularization!r}"
-        )
+    alpha = check_nonnegative("energy_regularization", energy_regularization)
     if num_negatives is not None:
         num_negatives = check_int("num_negatives", num_negatives, 1)
         if persistent and num_negatives > buffer_size:
@@ -156,7 +159,7 @@ def contrastive_divergence(
                 f"num_negatives must be <= buffer_size={buffer_size}, got {num_negatives}"
             )
     if init_distribution is not None and not hasattr(init_distribution, "sample"):
-        raise ValueError(
+        raise TypeError(
             f"init_distribution must be a NumPyro distribution or None, got "
             f"{type(init_distribution).__name__}"
         )
@@ -176,7 +179,7 @@ def contrastive_divergence(
             event_shape, dtype = data.shape[1:], data.dtype
             low, high = jnp.min(data, axis=0), jnp.max(data, axis=0)
         elif init_distribution is not None:
-            example = jnp.asarray(init_distribution.sample(jax.random.key(0)))
+            example = jax.eval_shape(init_distribution.sample, rng_key)
             event_shape = example.shape
             dtype = example.dtype if jnp.issubdtype(example.dtype, jnp.floating) else \
                 jnp.result_type(float)
@@ -211,9 +214,7 @@ def contrastive_divergence(
             )
         key_reinit, key_noise, key_mcmc = jax.random.split(rng_key, 3)
         frozen = jax.lax.stop_gradient(params)
-
-        def logdensity_fn(x):
-            return -energy_fn(frozen, x)
+        logdensity_fn = Potential.from_energy(partial(energy_fn, frozen)).logdensity_fn
 
         if persistent:
             num = num_negatives or batch.shape[0]
@@ -229,20 +230,12 @@ def contrastive_divergence(
             restart = jnp.reshape(restart, (num,) + (1,) * (batch.ndim - 1))
             start = jnp.where(restart, fresh, start)
         else:
-            num = batch.shape[0]
             start = batch
 
-        def run_chain(key, x0):
-            def body(kstate, k):
-                kstate, info = kernel.step(k, kstate, logdensity_fn)
-                return kstate, (info.acceptance_rate, info.is_divergent)
-
-            kstate = kernel.init(x0, logdensity_fn)
-            kstate, (rate, divergent) = jax.lax.scan(body, kstate, jax.random.split(key, num_steps))
-            return kstate.position, jnp.mean(rate), jnp.mean(divergent.astype(batch.dtype))
-
-        negatives, rate, divergent = jax.vmap(run_chain)(jax.random.split(key_mcmc, num), start)
-        negatives = jax.lax.stop_gradient(negatives)
+        chains, infos = run_chains(
+            kernel, logdensity_fn, start, jax.random.split(key_mcmc, num_steps)
+        )
+        negatives = jax.lax.stop_gradient(chains.position)
 
         energy_pos = batch_energy(energy_fn, params, batch)
         energy_neg = batch_energy(energy_fn, params, negatives)
@@ -260,8 +253,8 @@ def contrastive_divergence(
         metrics = {
             "energy_positive": jnp.mean(energy_pos),
             "energy_negative": jnp.mean(energy_neg),
-            "acceptance_rate": jnp.mean(rate).astype(batch.dtype),
-            "divergent": jnp.mean(divergent),
+            "acceptance_rate": jnp.mean(infos.acceptance_rate).astype(batch.dtype),
+            "divergent": jnp.mean(infos.is_divergent.astype(batch.dtype)),
         }
         return value, (metrics, new_state)
 

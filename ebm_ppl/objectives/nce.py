@@ -18,7 +18,7 @@ from jax.scipy.linalg import solve_triangular
 
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
 from ebm_ppl._validation import check_int
-from ebm_ppl.objectives.base import Objective, batch_energy, check_batch
+from ebm_ppl.objectives.base import EmptyState, Objective, batch_energy, check_batch
 
 __all__ = ["nce", "nce_params", "NCEState", "fit_gaussian"]
 
@@ -35,12 +35,18 @@ class NCEState(NamedTuple):
     scale_tril: Array
 
 
-class _NoState(NamedTuple):
-    """State of NCE with a user-given noise distribution."""
+def _is_nce_params(params: Any) -> bool:
+    return isinstance(params, dict) and set(params) == {"energy", "log_z"}
 
 
 def nce_params(params: Params, log_z: float = 0.0) -> dict[str, Any]:
-    """Trainable parameters of :func:`nce`: ``{"energy": params, "log_z": log_z}``."""
+    """Trainable parameters of :func:`nce`: ``{"energy": params, "log_z": log_z}``.
+
+    Parameters that already have this form are returned unchanged, so lifting twice
+    (``fit`` given the output of ``nce_params``) is harmless.
+    """
+    if _is_nce_params(params):
+        return params
     return {"energy": params, "log_z": jnp.asarray(log_z, dtype=jnp.result_type(float))}
 
 
@@ -99,13 +105,15 @@ def nce(noise: Any = None, *, noise_ratio: int = 1) -> Objective:
     Returns
     -------
     Objective
-        ``init_params`` lifts the energy's parameters to ``{"energy": ..., "log_z":
-        0.0}`` (:func:`nce_params`); ``energy_params`` extracts them back. Metrics:
+        ``to_trainable`` lifts the energy's parameters to ``{"energy": ..., "log_z":
+        0.0}`` (:func:`nce_params`); ``to_energy_params`` extracts them back. Metrics:
         ``log_z``, ``accuracy`` (of the data/noise classifier), ``energy_data``,
         ``energy_noise``.
 
     Raises
     ------
+    TypeError
+        If ``noise`` is not a NumPyro distribution (or None).
     ValueError
         From ``init`` with the default noise and no data, and from ``loss`` when the
         parameters are not an :func:`nce_params` dict.
@@ -121,7 +129,7 @@ def nce(noise: Any = None, *, noise_ratio: int = 1) -> Objective:
     >>> energy_fn = lambda p, x: 0.5 * jnp.sum((x - p) ** 2)
     >>> data = 1.0 + jax.random.normal(jax.random.key(0), (256, 2))
     >>> objective = nce()
-    >>> params = objective.init_params(jnp.zeros(2))         # {"energy":..., "log_z": 0.}
+    >>> params = objective.to_trainable(jnp.zeros(2))        # {"energy":..., "log_z": 0.}
     >>> state = objective.init(jax.random.key(1), params, data)  # fits the noise
     >>> grad_fn = jax.value_and_grad(objective.loss, has_aux=True)
     >>> (value, (metrics, state)), grads = grad_fn(
@@ -131,7 +139,7 @@ def nce(noise: Any = None, *, noise_ratio: int = 1) -> Objective:
     """
     noise_ratio = check_int("noise_ratio", noise_ratio, 1)
     if noise is not None and not (hasattr(noise, "sample") and hasattr(noise, "log_prob")):
-        raise ValueError(
+        raise TypeError(
             f"noise must be a NumPyro distribution (with sample and log_prob) or None, "
             f"got {type(noise).__name__}"
         )
@@ -140,7 +148,7 @@ def nce(noise: Any = None, *, noise_ratio: int = 1) -> Objective:
     def init(rng_key: PRNGKey, params: Params, data: ArrayTree | None = None):
         del rng_key, params
         if noise is not None:
-            return _NoState()
+            return EmptyState()
         if data is None:
             raise ValueError(
                 "nce() with the default Gaussian noise needs data to fit it: call "
@@ -150,10 +158,10 @@ def nce(noise: Any = None, *, noise_ratio: int = 1) -> Objective:
         return fit_gaussian(data)
 
     def loss(params, batch, rng_key, energy_fn, state=None):
-        if not isinstance(params, dict) or set(params) != {"energy", "log_z"}:
+        if not _is_nce_params(params):
             raise ValueError(
                 "nce params must be the dict {'energy': params, 'log_z': scalar}; build "
-                "them with objective.init_params(params) or ebm_ppl.objectives.nce_params"
+                "them with objective.to_trainable(params) or ebm_ppl.objectives.nce_params"
             )
         batch = check_batch(batch)
         n = batch.shape[0]
@@ -166,13 +174,13 @@ def nce(noise: Any = None, *, noise_ratio: int = 1) -> Objective:
             y = jnp.reshape(y_flat, (m, *event_shape))
             log_q_data = _gaussian_log_prob(gauss, jnp.reshape(batch, (n, -1)))
             log_q_noise = _gaussian_log_prob(gauss, y_flat)
-            new_state = gauss if state is not None else None
+            new_state = gauss
         else:
             y = jnp.reshape(jnp.asarray(noise.sample(rng_key, (m,)), batch.dtype),
                             (m, *event_shape))
             log_q_data = jnp.reshape(noise.log_prob(batch), (n, -1)).sum(-1)
             log_q_noise = jnp.reshape(noise.log_prob(y), (m, -1)).sum(-1)
-            new_state = state if state is not None else _NoState()
+            new_state = EmptyState() if state is None else state
         y = jax.lax.stop_gradient(y)
         log_z = params["log_z"]
         energy_data = batch_energy(energy_fn, params["energy"], batch)
@@ -189,10 +197,9 @@ def nce(noise: Any = None, *, noise_ratio: int = 1) -> Objective:
             "energy_data": jnp.mean(energy_data),
             "energy_noise": jnp.mean(energy_noise),
         }
-        if new_state is None:
-            new_state = gauss
         return value, (metrics, new_state)
 
     return Objective(
-        init=init, loss=loss, init_params=nce_params, energy_params=_energy_part, name="nce"
+        init=init, loss=loss, to_trainable=nce_params, to_energy_params=_energy_part,
+        name="nce",
     )

@@ -20,12 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ebm_ppl._types import Array, Params, PRNGKey
+from ebm_ppl._types import Array
 from ebm_ppl._validation import check_int
 from ebm_ppl.objectives.base import (
     EmptyState,
     Objective,
     check_batch,
+    empty_init,
     flat_energy,
 )
 
@@ -38,11 +39,6 @@ __all__ = [
 
 #: Distributions of the random projections of sliced score matching.
 PROJECTIONS = ("gaussian", "rademacher")
-
-
-def _empty_init(rng_key: PRNGKey, params: Params, data=None) -> EmptyState:
-    del rng_key, params, data
-    return EmptyState()
 
 
 def _state_or_empty(state):
@@ -123,7 +119,7 @@ def score_matching() -> Objective:
         metrics = {"score_norm": jnp.mean(half_sq), "laplacian": jnp.mean(lap)}
         return value, (metrics, _state_or_empty(state))
 
-    return Objective(init=_empty_init, loss=loss, name="score_matching")
+    return Objective(init=empty_init, loss=loss, name="score_matching")
 
 
 # --------------------------------------------------------------------------- DSM
@@ -242,7 +238,7 @@ def denoising_score_matching(
         return value, ({"sigma": jnp.mean(sig)}, _state_or_empty(state))
 
     name = "denoising_score_matching" + ("_multiscale" if multi else "")
-    return Objective(init=_empty_init, loss=loss, name=name)
+    return Objective(init=empty_init, loss=loss, name=name)
 
 
 # --------------------------------------------------------------------------- SSM
@@ -335,4 +331,4 @@ def sliced_score_matching(
         metrics = {"score_norm": jnp.mean(half_sq), "hessian_projection": jnp.mean(quad)}
         return jnp.mean(values), (metrics, _state_or_empty(state))
 
-    return Objective(init=_empty_init, loss=loss, name="sliced_score_matching")
+    return Objective(init=empty_init, loss=loss, name="sliced_score_matching")

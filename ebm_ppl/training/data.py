@@ -1,0 +1,191 @@
+r"""The data side of :func:`ebm_ppl.fit`: checks, minibatches and held-out batches.
+
+Two sources feed the one compiled training chunk (:func:`ebm_ppl.training.loop.run_chunk`):
+
+* :class:`ArraySource`: an array of shape ``(n, *event_shape)`` living on device. Each
+  epoch is one permutation drawn from ``fold_in(shuffle_key, epoch)``; step ``t`` reads
+  batch ``t mod (n // batch_size)`` of epoch ``t // (n // batch_size)`` (the last
+  ``n mod batch_size`` examples of the permutation are left out that epoch). The batch is
+  therefore a function of ``(shuffle_key, t)`` only, whatever the chunking.
+* :class:`StreamSource`: a chunk of batches taken from a Python iterable, stacked to
+  ``(steps_per_chunk, batch_size, *event_shape)`` with a ``valid`` mask over the padding
+  of the last chunk.
+
+Both expose ``scan_inputs()``, ``init_carry(step)`` and ``next_batch(carry, step, x)``,
+so the training scan has a single body.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ebm_ppl._types import Array, PRNGKey
+
+__all__ = [
+    "ArraySource",
+    "StreamSource",
+    "check_data",
+    "is_stream",
+    "next_stream_chunk",
+    "validation_batches",
+]
+
+
+def is_stream(data: Any) -> bool:
+    """True when ``data`` is an iterable of batches rather than one array."""
+    return isinstance(data, Iterator) or (
+        isinstance(data, Iterable)
+        and not isinstance(data, (list, tuple, np.ndarray, jax.Array))
+        and not hasattr(data, "__array__")
+    )
+
+
+def check_data(data: Any, name: str = "data") -> np.ndarray | jax.Array:
+    """Return ``data`` as a finite floating array with a leading example axis.
+
+    Raises
+    ------
+    ValueError
+        If it is not numeric, is a scalar, holds no example or has NaN/inf values.
+    """
+    if isinstance(data, jax.Array):
+        arr = data
+    else:
+        try:
+            arr = np.asarray(data)
+        except Exception as err:  # noqa: BLE001 - any conversion failure is the same error
+            raise ValueError(
+                f"{name} must be an array of shape (n, ...), got {type(data).__name__}"
+            ) from err
+    if arr.ndim < 1:
+        raise ValueError(f"{name} must have a leading example axis (shape (n, ...)), got a scalar")
+    if arr.shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one example, got shape {arr.shape}")
+    kind = np.dtype(arr.dtype).kind
+    if kind not in "fiub":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if kind != "f":
+        arr = arr.astype(jnp.result_type(float))
+    finite = np.isfinite(np.asarray(arr))
+    if not finite.all():
+        raise ValueError(f"{name} must be finite, got {int((~finite).sum())} NaN or infinite values")
+    return arr
+
+
+def fit_batch_size(batch_size: int, num_examples: int) -> int:
+    """``batch_size`` lowered to ``num_examples`` (with a warning) when larger."""
+    if batch_size > num_examples:
+        warnings.warn(
+            f"batch_size={batch_size} is larger than the data set ({num_examples} examples); "
+            f"using batch_size={num_examples}",
+            stacklevel=3,
+        )
+        return num_examples
+    return batch_size
+
+
+class ArraySource(NamedTuple):
+    """A data set on device, shuffled each epoch from ``shuffle_key``."""
+
+    data: Array
+    shuffle_key: PRNGKey
+
+    def scan_inputs(self) -> None:
+        return None
+
+    def _permutation(self, epoch: Array) -> Array:
+        return jax.random.permutation(jax.random.fold_in(self.shuffle_key, epoch),
+                                      self.data.shape[0])
+
+    def init_carry(self, step: Array, batch_size: int) -> Array:
+        """The permutation of the epoch that holds ``step``."""
+        return self._permutation(step // (self.data.shape[0] // batch_size))
+
+    def next_batch(self, perm: Array, step: Array, x: None, batch_size: int):
+        """``(batch, ok, perm)`` of ``step``; draws the next permutation at an epoch start."""
+        del x
+        epoch, j = jnp.divmod(step, self.data.shape[0] // batch_size)
+        perm = jax.lax.cond(j == 0, lambda: self._permutation(epoch), lambda: perm)
+        idx = jax.lax.dynamic_slice(perm, (j * batch_size,), (batch_size,))
+        return jnp.take(self.data, idx, axis=0), jnp.asarray(True), perm
+
+
+class StreamSource(NamedTuple):
+    """A chunk of batches from an iterable: ``batches[i]`` is used where ``valid[i]``."""
+
+    batches: Array
+    valid: Array
+
+    def scan_inputs(self) -> tuple[Array, Array]:
+        return self.batches, self.valid
+
+    def init_carry(self, step: Array, batch_size: int) -> tuple[()]:
+        del step, batch_size
+        return ()
+
+    def next_batch(self, carry: tuple[()], step: Array, x: tuple[Array, Array],
+                   batch_size: int):
+        del step, batch_size
+        batch, ok = x
+        return batch, ok, carry
+
+
+def next_stream_chunk(
+    batches: Iterator, pending: list, steps_per_chunk: int, wanted: int
+) -> StreamSource | None:
+    """Take up to ``wanted`` batches (``pending`` first) into a :class:`StreamSource` of
+    length ``steps_per_chunk``, or None when the iterator is exhausted.
+
+    Raises
+    ------
+    ValueError
+        If a batch fails :func:`check_data` or differs in shape from the first.
+    """
+    items = list(pending)
+    pending.clear()
+    while len(items) < wanted:
+        try:
+            items.append(next(batches))
+        except StopIteration:
+            break
+    if not items:
+        return None
+    checked = [np.asarray(check_data(item, "each batch of data")) for item in items]
+    for i, arr in enumerate(checked):
+        if arr.shape != checked[0].shape:
+            raise ValueError(
+                f"every batch of data must have shape {checked[0].shape}, got {arr.shape} "
+                f"for batch {i}"
+            )
+    valid = np.zeros(steps_per_chunk, bool)
+    valid[: len(checked)] = True
+    checked += [checked[-1]] * (steps_per_chunk - len(checked))
+    return StreamSource(jnp.asarray(np.stack(checked)), jnp.asarray(valid))
+
+
+def validation_batches(data: Any, batch_size: int, event_shape: tuple[int, ...]) -> Array:
+    """Held-out data as ``(num_batches, size, *event_shape)`` with ``size =
+    min(batch_size, n)`` and ``num_batches = n // size`` (the last ``n mod size``
+    examples are left out, so every held-out batch has the training batch's size).
+
+    Raises
+    ------
+    ValueError
+        If ``data`` fails :func:`check_data` or its examples differ in shape from the
+        training data's.
+    """
+    arr = jnp.asarray(check_data(data, "validation_data"))
+    if tuple(arr.shape[1:]) != tuple(event_shape):
+        raise ValueError(
+            f"validation_data must hold examples of shape {tuple(event_shape)} like the "
+            f"training data, got shape {tuple(arr.shape[1:])}"
+        )
+    size = min(batch_size, arr.shape[0])
+    num = arr.shape[0] // size
+    return jnp.reshape(arr[: num * size], (num, size, *event_shape))
