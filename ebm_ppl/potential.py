@@ -17,18 +17,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebm_ppl._model_functions import model_fields
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
+from ebm_ppl._validation import as_key
 
-__all__ = ["Potential"]
+__all__ = ["Potential", "logdensity_from_energy"]
 
 _KINDS = ("energy", "logdensity", "model")
+
+
+def logdensity_from_energy(energy: Array, temperature: Any = 1.0) -> Array:
+    r"""The one energy-to-log-density sign flip: :math:`\log p = -E / T` (up to a constant).
+
+    Used by :class:`Potential`, :class:`~ebm_ppl.numpyro.EnergyDistribution` and the
+    exchange kernels, so the convention lives in this module only.
+    """
+    return -energy / temperature
 
 
 def _describe(tree: Any) -> str:
@@ -52,7 +62,8 @@ class Potential:
         (``None`` for ``E(x)``); non-array leaves (functions, strings, such as an
         Equinox module's activation) are kept as static metadata in ``params_static``,
         so the whole module can be passed as ``params``. :attr:`energy_params` gives
-        them back together.
+        them back together. For a model: its array arguments (the data), traced so that
+        new data of the same shapes reuses the compiled code.
     temperature
         Temperature ``T`` of ``p ∝ exp(-E/T)`` (1 for log densities and models).
     kind
@@ -60,7 +71,8 @@ class Potential:
     has_params
         Whether ``fn`` takes ``(params, x)``.
     postprocess_fn
-        For models: maps an unconstrained position to the constrained sample sites.
+        For models: ``postprocess_fn(params, z)`` maps an unconstrained position to the
+        constrained sample sites (and deterministic sites); call :meth:`constrain`.
     init_fn
         For models: ``init_fn(rng_key, num_chains) -> positions``, a batch drawn like
         NumPyro's ``init_to_uniform``: uniform on (-2, 2) in the unconstrained space.
@@ -85,6 +97,21 @@ class Potential:
     def energy_params(self) -> Any:
         """The parameters as given, non-array leaves (an Equinox activation...) included."""
         return _combine(self.params, self.params_static)
+
+    @property
+    def model(self) -> Callable | None:
+        """The NumPyro model of a :meth:`from_model` potential (``None`` for others)."""
+        return self.fn.model if self.kind == "model" else None
+
+    @property
+    def model_args(self) -> tuple:
+        """Positional arguments of the model (``()`` for other potentials)."""
+        return self.fn.arguments(self.params)[0] if self.kind == "model" else ()
+
+    @property
+    def model_kwargs(self) -> dict:
+        """Keyword arguments of the model (``{}`` for other potentials)."""
+        return self.fn.arguments(self.params)[1] if self.kind == "model" else {}
 
     @property
     def example(self) -> Any:
@@ -185,9 +212,18 @@ class Potential:
     ) -> Potential:
         """Turn a NumPyro model into a potential over its unconstrained space.
 
-        Uses :func:`numpyro.infer.util.initialize_model`, so constrained sites (a scale
-        with a positive support, say) are sampled on the real line and mapped back with
-        :meth:`constrain`, Jacobian included in the potential.
+        Uses NumPyro's :func:`~numpyro.infer.util.initialize_model` to find the latent
+        sites, so constrained sites (a scale with a positive support, say) are sampled on
+        the real line and mapped back with :meth:`constrain`, Jacobian included in the
+        potential.
+
+        Compiled once: the model's array arguments (the data) are traced leaves of the
+        potential and the model function is its static part, so a new
+        ``Potential.from_model(model, data)`` with data of the same shapes (same or new
+        values) reuses every program :func:`ebm_ppl.sample` compiled for the first one.
+        The exception: a model that cannot take traced data (it calls NumPy on the data,
+        or has ``param`` sites or enumerated discrete sites) gets NumPyro's own closure
+        over the data, and each new potential built from it compiles anew.
 
         Parameters
         ----------
@@ -197,6 +233,16 @@ class Potential:
             Arguments of the model (observed data...), fixed into the potential.
         rng_key
             Key (or integer seed) used once to trace the model and find its sites.
+
+        Raises
+        ------
+        ebm_ppl.IntractableNormaliserError
+            If an :class:`~ebm_ppl.numpyro.EnergyDistribution` site has ``params`` or a
+            ``temperature`` that depend on latent sample sites: its normaliser
+            :math:`Z(\\theta)` would be missing from the potential (use
+            :class:`ebm_ppl.numpyro.Exchange`).
+        ValueError
+            If the model has no latent sample site.
 
         Examples
         --------
@@ -208,27 +254,59 @@ class Potential:
         >>> sorted(pot.example)
         ['mu']
         """
-        from numpyro.infer import init_to_uniform
-        from numpyro.infer.util import initialize_model
+        # imported here: ebm_ppl.numpyro builds on Potential (import cycle otherwise)
+        from ebm_ppl.numpyro.distribution import check_normalisers
 
         if not callable(model):
             raise TypeError(f"model must be callable, got {type(model).__name__}")
-        key = jax.random.key(rng_key) if isinstance(rng_key, int) else rng_key
-        info = initialize_model(
-            key, model, model_args=model_args, model_kwargs=model_kwargs,
-            init_strategy=init_to_uniform,
-        )
-        z0 = info.param_info.z
-        if not z0:
-            raise ValueError("model has no latent sample sites to sample (all sites observed)")
+        key = as_key(rng_key, "rng_key")
+        check_normalisers(model, model_args, model_kwargs, rng_key=key)
+        return cls._from_model_unchecked(model, model_args, model_kwargs, key)
 
-        spec = _as_spec(z0)
+    @classmethod
+    def _from_model_unchecked(
+        cls, model: Callable, model_args: tuple, model_kwargs: dict, rng_key: PRNGKey
+    ) -> Potential:
+        """:meth:`from_model` without the normaliser check (the exchange kernel's route:
+        its potential omits :math:`Z(\\theta)` on purpose and corrects for it)."""
+        return cls(kind="model", **model_fields(model, model_args, model_kwargs, rng_key))
+
+    @classmethod
+    def from_energy_family(
+        cls,
+        energy_fn: Callable[[Any, ArrayTree], Array],
+        data: ArrayLikeTree,
+        log_prior_fn: Callable[[Any], Array],
+    ) -> Potential:
+        r"""The posterior of an energy's parameters *without* its normaliser.
+
+        .. math::
+
+            \log \tilde p(\theta \mid x) = \log \pi(\theta) - \sum_{i=1}^n E_\theta(x_i)
+            \;=\; \log p(\theta \mid x) + n \log Z(\theta) + \text{const}
+
+        The missing :math:`n \log Z(\theta)` varies with :math:`\theta`: sample this
+        potential only with :func:`ebm_ppl.kernels.exchange`, which corrects for it.
+
+        Parameters
+        ----------
+        energy_fn
+            ``energy_fn(theta, x) -> scalar``, the energy of one data point.
+        data
+            Observed data, leading axis the data points (traced: new data of the same
+            shape reuses compiled code).
+        log_prior_fn
+            ``log_prior_fn(theta) -> scalar``, :math:`\log \pi(\theta)` (``-inf``
+            outside its support).
+        """
+        for name, fn in (("energy_fn", energy_fn), ("log_prior_fn", log_prior_fn)):
+            if not callable(fn):
+                raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
+        data = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.result_type(float)), data)
         return cls(
-            fn=info.potential_fn,
-            kind="model",
-            postprocess_fn=info.postprocess_fn,
-            init_fn=partial(_uniform_init, spec),
-            example_spec=spec,
+            fn=_FamilyPosteriorEnergy(energy_fn, log_prior_fn), params=data,
+            temperature=jnp.asarray(1.0, jnp.result_type(float)), kind="energy",
+            has_params=True,
         )
 
     # ------------------------------------------------------------------ evaluation
@@ -236,10 +314,10 @@ class Potential:
         """``log p(x)`` up to a constant (BlackJAX sign)."""
         if self.kind == "energy":
             energy = self.fn(self.energy_params, x) if self.has_params else self.fn(x)
-            return -energy / self.temperature
+            return logdensity_from_energy(energy, self.temperature)
         if self.kind == "logdensity":
             return self.fn(x)
-        return -self.fn(x)
+        return -self.fn(self.params, x)
 
     def potential_fn(self, x: ArrayTree) -> Array:
         """``-log p(x)`` up to a constant (NumPyro sign)."""
@@ -267,7 +345,7 @@ class Potential:
         """
         if self.postprocess_fn is None:
             return x
-        return self.postprocess_fn(x)
+        return self.postprocess_fn(self.params, x)
 
     # ------------------------------------------------------------------ validation
     def check(self, position: ArrayLikeTree, name: str = "position") -> None:
@@ -370,17 +448,13 @@ def _combine(arrays: Any, static: Any) -> Any:
     return jax.tree.unflatten(treedef, leaves)
 
 
-#: Radius of NumPyro's ``init_to_uniform`` in the unconstrained space.
-_INIT_RADIUS = 2.0
+@dataclasses.dataclass(frozen=True)
+class _FamilyPosteriorEnergy:
+    """``E(data, theta) = sum_i energy_fn(theta, x_i) - log_prior_fn(theta)``."""
 
+    energy_fn: Callable
+    log_prior_fn: Callable
 
-@partial(jax.jit, static_argnums=(0, 2))
-def _uniform_init(spec: Any, rng_key: PRNGKey, num_chains: int) -> ArrayTree:
-    """``num_chains`` positions uniform on (-2, 2) per coordinate (compiled once)."""
-    treedef, leaves = spec
-    keys = jax.random.split(rng_key, len(leaves))
-    draws = [
-        jax.random.uniform(k, (num_chains, *s.shape), s.dtype, -_INIT_RADIUS, _INIT_RADIUS)
-        for k, s in zip(keys, leaves)
-    ]
-    return jax.tree.unflatten(treedef, draws)
+    def __call__(self, data: ArrayTree, theta: Any) -> Array:
+        energies = jax.vmap(lambda x: self.energy_fn(theta, x))(data)
+        return jnp.sum(energies) - self.log_prior_fn(theta)

@@ -1,16 +1,21 @@
 """Markov kernels sharing one ``init``/``step`` interface.
 
 Own code: :func:`ula`, :func:`mh` (with :func:`random_walk`, :func:`independent`).
-BlackJAX adapters: :func:`mala`, :func:`hmc`, :func:`nuts`, :func:`barker`.
+BlackJAX adapters: :func:`mala`, :func:`hmc`, :func:`nuts`, :func:`barker`, and
+:func:`from_blackjax` for any other BlackJAX algorithm.
 """
 
 from ebm_ppl.kernels.base import ADAPTATIONS, Kernel
 from ebm_ppl.kernels.blackjax import barker, hmc, mala, nuts
+from ebm_ppl.kernels.from_blackjax import from_blackjax
+from ebm_ppl.kernels.exchange import ExchangeInfo, ExchangeState, exchange, inner_steps_check
 from ebm_ppl.kernels.mh import MHInfo, MHState, Proposal, independent, mh, random_walk
 from ebm_ppl.kernels.ula import ULAInfo, ULAState, ula
 
 __all__ = [
     "ADAPTATIONS",
+    "ExchangeInfo",
+    "ExchangeState",
     "Kernel",
     "MHInfo",
     "MHState",
@@ -18,8 +23,11 @@ __all__ = [
     "ULAInfo",
     "ULAState",
     "barker",
+    "from_blackjax",
+    "exchange",
     "hmc",
     "independent",
+    "inner_steps_check",
     "mala",
     "mh",
     "nuts",

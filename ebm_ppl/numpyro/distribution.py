@@ -1,7 +1,28 @@
-"""An energy function as a NumPyro distribution (unnormalised ``log_prob = -E/T``)."""
+r"""An energy function as a NumPyro distribution (unnormalised ``log_prob = -E/T``), and the
+guard that keeps its missing normaliser from silently biasing a posterior.
+
+:math:`\log Z_\theta = \log \int e^{-E_\theta(x)/T} dx` is absent from :meth:`log_prob`.
+That is harmless while ``params`` and ``temperature`` are fixed (a trained energy used as
+a prior, or parameters computed from data only): the constant cancels in every MCMC
+acceptance ratio. When they depend on latent sample sites, :math:`Z` changes with them
+and every sampler targeting the model's density samples a wrong posterior. Two checks
+stop that case (:class:`~ebm_ppl.errors.IntractableNormaliserError`):
+
+* :func:`check_normalisers` traces the model once and finds, by forward-mode
+  differentiation with symbolic zeros (no compute), the EnergyDistribution sites whose
+  parameters depend on latent sites; :meth:`ebm_ppl.Potential.from_model` (hence every
+  ebm_ppl kernel, gradient-free MH included) calls it;
+* :meth:`EnergyDistribution.log_prob` passes the parameters through a
+  :func:`jax.custom_jvp` identity whose derivative rule raises when a non-zero tangent
+  reaches it; only latent-dependent parameters carry one, so NumPyro's own NUTS and HMC
+  stop at their first gradient (model initialisation).
+
+:class:`ebm_ppl.numpyro.Exchange` samples such models correctly (exchange algorithm).
+"""
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -9,14 +30,19 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 from numpyro.distributions import constraints
 from numpyro.distributions.distribution import Distribution
+from numpyro.handlers import seed, substitute, trace
+from numpyro.infer import init_to_uniform
 
 from ebm_ppl._types import Array, ArrayLikeTree, PRNGKey
-from ebm_ppl.potential import Potential
+from ebm_ppl._validation import as_key
+from ebm_ppl.errors import IntractableNormaliserError
+from ebm_ppl.potential import Potential, logdensity_from_energy
 
-__all__ = ["EnergyDistribution"]
+__all__ = ["EnergyDistribution", "check_normalisers", "energy_sites", "intractable_sites"]
 
 
 def _check_event_shape(event_shape: Any) -> tuple[int, ...]:
@@ -44,11 +70,23 @@ class EnergyDistribution(Distribution):
 
         \log p(x) = -E_\theta(x) / T \quad (\text{up to the unknown } \log Z_\theta)
 
-    :meth:`log_prob` is the *unnormalised* log density. That is all NumPyro's gradient
-    samplers (``NUTS``, ``HMC``) and this package's kernels need, so the distribution can
-    serve as a prior, a likelihood factor or a whole model; quantities that need
-    :math:`Z_\theta` (the model evidence, ``log_likelihood`` comparisons across
-    parameters) are off by :math:`\log Z_\theta`.
+    :meth:`log_prob` is the *unnormalised* log density. With fixed ``params`` and
+    ``temperature`` (a trained energy as a prior, the normal use; or parameters
+    computed from data only) that is all NumPyro's samplers (``NUTS``, ``HMC``) and this
+    package's kernels need: :math:`\log Z_\theta` is a constant that cancels.
+    Quantities that need :math:`Z_\theta` (the model evidence, ``log_likelihood``
+    comparisons across models) are off by it.
+
+    **As a likelihood with unknown parameters** (``params`` or ``temperature``
+    depending on latent sample sites, e.g. ``s ~ HalfNormal(3)``,
+    ``x ~ EnergyDistribution(E, params=s)`` observed) the missing
+    :math:`-n \log Z_\theta` changes with the latent sites and ordinary MCMC samples
+    a wrong posterior. That case raises
+    :class:`~ebm_ppl.errors.IntractableNormaliserError` (at the first gradient in
+    NumPyro's NUTS/HMC, in :meth:`ebm_ppl.Potential.from_model` and in the
+    ``ebm_ppl.numpyro`` kernels); sample it with :class:`ebm_ppl.numpyro.Exchange`.
+    Differentiating :meth:`log_prob` with respect to ``params`` (training) raises for
+    the same reason: train with :func:`ebm_ppl.fit`.
 
     Parameters
     ----------
@@ -143,8 +181,16 @@ class EnergyDistribution(Distribution):
         super().__init__(batch_shape=(), event_shape=event_shape, validate_args=validate_args)
 
     # -------------------------------------------------------------- helpers
-    def _energy(self, x: Array) -> Array:
-        return self.energy_fn(self.params, x) if self.has_params else self.energy_fn(x)
+    def _energy(self, params: Any, x: Array) -> Array:
+        return self.energy_fn(params, x) if self.has_params else self.energy_fn(x)
+
+    @property
+    def potential(self) -> Potential:
+        """The energy as a :class:`~ebm_ppl.Potential` of one draw ``x`` (unguarded: the
+        exchange kernels evaluate it at proposed parameter values)."""
+        return Potential.from_energy(
+            self.energy_fn, self.params if self.has_params else None, self.temperature
+        )
 
     # -------------------------------------------------------------- Distribution API
     @constraints.dependent_property(is_discrete=False)
@@ -173,13 +219,14 @@ class EnergyDistribution(Distribution):
                 f"value must have trailing dimensions equal to event_shape {event_shape}, "
                 f"got shape {value.shape}"
             )
+        params, temperature = _guard_normaliser(self, (self.params, self.temperature))
         batch_shape = value.shape[: value.ndim - n_event]
         if not batch_shape:
-            energy = self._energy(value)
+            energy = self._energy(params, value)
         else:
             flat = value.reshape((math.prod(batch_shape),) + event_shape)
-            energy = jax.vmap(self._energy)(flat).reshape(batch_shape)
-        return -energy / self.temperature
+            energy = jax.vmap(lambda x: self._energy(params, x))(flat).reshape(batch_shape)
+        return logdensity_from_energy(energy, temperature)
 
     def sample(self, key: PRNGKey, sample_shape: tuple[int, ...] = ()) -> Array:
         """Not available: an unnormalised energy cannot be sampled directly.
@@ -197,3 +244,165 @@ class EnergyDistribution(Distribution):
             "init_to_value(values={...}); prior predictive checks (Predictive without "
             "posterior samples) and init_to_sample are not supported."
         )
+
+
+# ---------------------------------------------------------------------- the guard
+def _base(fn: Any) -> Any:
+    """The distribution under NumPyro wrappers (``expand``, ``mask``, ``to_event``)."""
+    while not isinstance(fn, EnergyDistribution) and hasattr(fn, "base_dist"):
+        fn = fn.base_dist
+    return fn
+
+
+def _message(names: list[str]) -> str:
+    where = (f"EnergyDistribution site(s) {names}" if names
+             else "an EnergyDistribution site (run ebm_ppl.Potential.from_model(model, ...) "
+                  "to get its name)")
+    return (
+        f"{where} has params or temperature that depend on latent sample sites: its "
+        "log_prob -E_params(x)/T omits the normaliser log Z(params) = "
+        "log ∫ exp(-E_params(x)/T) dx, which then varies with those latent sites, so "
+        "NUTS, HMC, MH or ULA would sample a wrong posterior; sample this model with "
+        "ebm_ppl.numpyro.Exchange(model, ...) (the exchange algorithm), or fix the "
+        "params (a trained energy as a prior, or params computed from data only)"
+    )
+
+
+def _site_name(dist: EnergyDistribution) -> list[str]:
+    """Best effort: the name of the site whose ``log_prob`` is being differentiated,
+    read from NumPyro's ``compute_log_probs`` frame (empty if not found)."""
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            site = frame.f_locals.get("site")
+            if isinstance(site, dict) and _base(site.get("fn")) is dist:
+                return [str(site.get("name"))]
+            frame = frame.f_back
+    finally:
+        del frame
+    return []
+
+
+def _nonzero_tangent_probe(on_tangent: Callable[[], None]) -> Callable[[Any], Any]:
+    """An identity on a pytree whose derivative rule calls ``on_tangent`` when a
+    non-zero (not symbolically zero) tangent arrives; array leaves only."""
+
+    @jax.custom_jvp
+    def probe(leaves: list[Array]) -> list[Array]:
+        return leaves
+
+    def rule(primals: tuple, tangents: tuple) -> tuple:
+        (leaves,), (dots,) = primals, tangents
+        if any(not isinstance(t, SymbolicZero) for t in dots):
+            on_tangent()
+        dots = [jnp.zeros_like(p) if isinstance(t, SymbolicZero) else t
+                for p, t in zip(leaves, dots)]
+        return leaves, dots
+
+    probe.defjvp(rule, symbolic_zeros=True)
+
+    def apply(tree: Any) -> Any:
+        leaves, treedef = jax.tree.flatten(tree)
+        index = [i for i, leaf in enumerate(leaves)
+                 if isinstance(leaf, (jax.Array, np.ndarray, float, int))
+                 and not isinstance(leaf, bool)
+                 and jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+        if not index:
+            return tree
+        out = probe([jnp.asarray(leaves[i]) for i in index])
+        for i, new in zip(index, out):
+            leaves[i] = new
+        return jax.tree.unflatten(treedef, leaves)
+
+    return apply
+
+
+def _guard_normaliser(dist: EnergyDistribution, tree: Any) -> Any:
+    """``tree`` unchanged; differentiating through it raises IntractableNormaliserError."""
+
+    def fail() -> None:
+        raise IntractableNormaliserError(_message(_site_name(dist)))
+
+    return _nonzero_tangent_probe(fail)(tree)
+
+
+# ---------------------------------------------------------------------- model checks
+def _trace_at(model: Callable, args: tuple, kwargs: dict, rng_key: PRNGKey,
+              values: dict | None = None) -> dict:
+    """Trace of the model with latent sites at ``values`` (or drawn like
+    ``init_to_uniform``: never calls an EnergyDistribution's ``sample``)."""
+    if values is None:
+        model = substitute(seed(model, rng_key), substitute_fn=init_to_uniform)
+    else:
+        model = substitute(seed(model, rng_key), data=values)
+    return trace(model).get_trace(*args, **kwargs)
+
+
+def energy_sites(model_trace: dict) -> dict[str, EnergyDistribution]:
+    """The EnergyDistribution of every sample site of a trace (under NumPyro wrappers)."""
+    return {
+        name: _base(site["fn"]) for name, site in model_trace.items()
+        if site["type"] == "sample" and isinstance(_base(site["fn"]), EnergyDistribution)
+    }
+
+
+def intractable_sites(
+    model: Callable, model_args: tuple = (), model_kwargs: dict | None = None, *,
+    rng_key: PRNGKey | int = 0,
+) -> dict[str, bool]:
+    r"""The EnergyDistribution sites whose ``params`` or ``temperature`` depend on latent
+    sample sites, each mapped to whether it is observed.
+
+    The model is traced once at an ``init_to_uniform`` point; the parameters of each
+    energy site are then pushed forward, under :func:`jax.eval_shape` (no compute),
+    along a tangent on every real latent site: a parameter that receives a non-zero
+    tangent depends on a latent site. Parameters fixed or computed from data only carry
+    a symbolic zero.
+
+    Returns
+    -------
+    dict
+        ``{site name: is_observed}``, empty when every normaliser is constant.
+    """
+    kwargs = {} if model_kwargs is None else dict(model_kwargs)
+    key = as_key(rng_key, "rng_key")
+    first = _trace_at(model, model_args, kwargs, key)
+    names = list(energy_sites(first))
+    latent = {
+        name: site["value"] for name, site in first.items()
+        if site["type"] == "sample" and not site["is_observed"]
+        and jnp.issubdtype(jnp.result_type(site["value"]), jnp.inexact)
+    }
+    if not names or not latent:
+        return {}
+    found: dict[str, bool] = {}
+
+    def pushed(values: dict) -> Array:
+        sites = energy_sites(_trace_at(model, model_args, kwargs, key, values))
+        for name in names:
+            def record(name: str = name) -> None:
+                found[name] = bool(first[name]["is_observed"])
+
+            _nonzero_tangent_probe(record)((sites[name].params, sites[name].temperature))
+        return jnp.zeros(())
+
+    tangents = jax.tree.map(jnp.ones_like, latent)
+    jax.eval_shape(lambda v: jax.jvp(pushed, (v,), (tangents,)), latent)
+    return found
+
+
+def check_normalisers(
+    model: Callable, model_args: tuple = (), model_kwargs: dict | None = None, *,
+    rng_key: PRNGKey | int = 0,
+) -> None:
+    """Raise IntractableNormaliserError if :func:`intractable_sites` finds any site.
+
+    Raises
+    ------
+    ebm_ppl.IntractableNormaliserError
+        Naming the sites, the missing normaliser and the fix
+        (:class:`ebm_ppl.numpyro.Exchange`).
+    """
+    sites = intractable_sites(model, model_args, model_kwargs, rng_key=rng_key)
+    if sites:
+        raise IntractableNormaliserError(_message(sorted(sites)))
