@@ -150,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "max_abs_z_law": np.array([r["max_abs_z_law"] for r in rows]),
         "max_abs_z_text": np.array([r["max_abs_z_text"] for r in rows]),
         "drifting": bool(drift.drifting), "warned": bool(warned),
+        "drift_chains_flagged": int(drift.table.loc[drift.table["drift"], "chain"].nunique()),
+        "num_sample_chains": 4, "num_sample_draws": num_samples,
         "sample_warned": bool(sample_warned),
         "summary_status": str(diag.status), "norm_slope_per_draw": float(slope),
     }
