@@ -10,7 +10,9 @@ MLP energy, batch 256, three ways in the same process:
 
 Prints a Markdown table and writes ``benchmarks/results/training.json``.
 
-Usage: ``python benchmarks/bench_training.py [--quick] [--steps N]``.
+Usage: ``python benchmarks/bench_training.py [--quick] [--steps N] [--per-call]``
+(``--per-call``: only the split of DSM's time into a cost per step and a fixed cost per
+call, from runs of 200 and 800 steps).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import optax
 
 import ebm_ppl
-from ebm_ppl.fit import fit
+from ebm_ppl import fit
 from ebm_ppl.kernels import ula
 from ebm_ppl.objectives import (
     contrastive_divergence,
@@ -122,6 +124,12 @@ def best_time(fn, repeats: int = 3) -> float:
     return min(time_call(fn, i)[0] for i in range(1, repeats + 1))
 
 
+def _trainable(objective, params):
+    """The parameters the optimizer trains (NCE adds ``log_z``), across API versions."""
+    to_trainable = getattr(objective, "to_trainable", None)
+    return to_trainable(params) if to_trainable is not None else objective.lift(params)
+
+
 def bench_one(name, objective, data, num_steps, repeats: int = 3):
     optimizer = optax.adam(1e-3)
     params = init_mlp()
@@ -135,7 +143,7 @@ def bench_one(name, objective, data, num_steps, repeats: int = 3):
     compile_fit, _ = time_call(run_fit, 0)
     results["fit"] = best_time(run_fit, repeats) / num_steps
 
-    trainable = objective.lift(params)
+    trainable = _trainable(objective, params)
     state = objective.init(jax.random.key(0), trainable, jnp.asarray(data))
     carry = (trainable, optimizer.init(trainable), state)
     jit_step, scan_run = hand_written(objective, optimizer, data, num_steps)
@@ -156,6 +164,15 @@ def bench_one(name, objective, data, num_steps, repeats: int = 3):
     results["ratio_fit_vs_jit_loop"] = results["fit"] / results["jit_loop"]
     results["ratio_fit_vs_scan_loop"] = results["fit"] / results["scan_loop"]
     return results
+
+
+def _platform() -> dict:
+    import os
+
+    return {"jax": jax.__version__, "ebm_ppl": ebm_ppl.__version__,
+            "device": str(jax.devices()[0]), "python": platform.python_version(),
+            "machine": platform.machine(), "cpu_count": os.cpu_count(),
+            "load_average_1min": os.getloadavg()[0]}
 
 
 def run(quick: bool = False, log=print, num_steps: int | None = None) -> list[dict]:
@@ -188,12 +205,63 @@ def run(quick: bool = False, log=print, num_steps: int | None = None) -> list[di
     return rows
 
 
+def per_call_cost(objective_name: str = "denoising_score_matching",
+                  steps: tuple[int, int] = (200, 800), repeats: int = 3) -> dict:
+    """Split the wall time of ``fit`` and of the scan loop into per-step and per-call parts.
+
+    Both are timed (best of ``repeats`` after a compiling call) at two numbers of steps
+    :math:`s_1 < s_2`; the line through the two points gives the cost per step
+    :math:`c = (t_2 - t_1) / (s_2 - s_1)` and the fixed cost per call :math:`t_1 - c s_1`
+    (for ``fit``: set-up, chunking, shuffling, history and the divergence guard).
+    """
+    objective = objectives()[objective_name]
+    optimizer = optax.adam(1e-3)
+    params = init_mlp()
+    data = two_moons(2048)
+    trainable = _trainable(objective, params)
+    state = objective.init(jax.random.key(0), trainable, jnp.asarray(data))
+    carry = (trainable, optimizer.init(trainable), state)
+    times: dict[str, list[float]] = {"fit": [], "scan_loop": []}
+    for num_steps in steps:
+        def run_fit(seed, num_steps=num_steps):
+            return fit(mlp_energy, params, data, objective, optimizer, num_steps=num_steps,
+                       batch_size=BATCH_SIZE, seed=seed, progress=False).params
+
+        time_call(run_fit, 0)
+        times["fit"].append(best_time(run_fit, repeats))
+        _, scan_run = hand_written(objective, optimizer, data, num_steps)
+        time_call(scan_run, carry, jax.random.key(0))
+        times["scan_loop"].append(best_time(lambda i, f=scan_run: f(carry, jax.random.key(i)),
+                                            repeats))
+    row = {"bench": "training_per_call", "objective": objective_name, "steps": list(steps),
+           "repeats": repeats}
+    for name, (t1, t2) in times.items():
+        per_step = (t2 - t1) / (steps[1] - steps[0])
+        row[f"{name}_ms_per_step"] = 1e3 * per_step
+        row[f"{name}_ms_per_call"] = 1e3 * (t1 - steps[0] * per_step)
+        row[f"{name}_s"] = [t1, t2]
+    return row
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few steps, small data set")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per method")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "training.json"))
+    parser.add_argument("--per-call", action="store_true",
+                        help="only split DSM's time into per-step and per-call costs "
+                        "(200 and 800 steps; writes results/training_per_call.json)")
     args = parser.parse_args(argv)
+    if args.per_call:
+        row = per_call_cost()
+        print(f"DSM, {row['steps'][0]} vs {row['steps'][1]} steps, best of {row['repeats']}: "
+              f"fit {row['fit_ms_per_step']:.3f} ms per step + {row['fit_ms_per_call']:.1f} ms "
+              f"per call; scan loop {row['scan_loop_ms_per_step']:.3f} ms per step + "
+              f"{row['scan_loop_ms_per_call']:.1f} ms per call")
+        out = Path(args.out).with_name("training_per_call.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"results": row, "platform": _platform()}, indent=2))
+        return row
     num_steps = args.steps or (100 if args.quick else 1000)
     data = two_moons(2048 if args.quick else 8192)
 
@@ -220,9 +288,7 @@ def main(argv=None) -> dict:
     report = {
         "config": {"steps": num_steps, "batch_size": BATCH_SIZE, "hidden": HIDDEN,
                    "n_data": len(data), "quick": args.quick},
-        "environment": {"jax": jax.__version__, "ebm_ppl": ebm_ppl.__version__,
-                        "device": str(jax.devices()[0]), "python": platform.python_version(),
-                        "machine": platform.machine()},
+        "environment": _platform(),
         "results": rows,
     }
     out = Path(args.out)

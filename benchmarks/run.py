@@ -18,6 +18,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -83,7 +84,9 @@ def to_markdown(results: dict[str, Any]) -> str:
         "",
         f"Mode: {'quick' if meta['quick'] else 'full'}; {meta['date']}; total wall "
         f"{meta['wall_s']:.0f} s, CPU (user+sys, this process and its children) "
-        f"{meta['cpu_s']:.0f} s.",
+        f"{meta['cpu_s']:.0f} s, peak RSS {meta['peak_rss_mib']:.0f} MiB, 1-minute load "
+        f"average {meta['load_average_1min'][0]:.2f} at the start and "
+        f"{meta['load_average_1min'][1]:.2f} at the end.",
         "",
         "Platform: " + ", ".join(f"{k} {v}" for k, v in meta["platform"].items()),
         "",
@@ -120,6 +123,12 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _peak_rss_mib() -> float:
+    """Peak resident set size of this process (a high-water mark), in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -136,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from _common import platform_info
 
+    load_start = os.getloadavg()[0]
     started = time.perf_counter()
     results: dict[str, Any] = {"meta": {}, "benchmarks": {}}
     status = 0
@@ -157,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "wall_s": time.perf_counter() - started,
         "cpu_s": _cpu_seconds(),
+        "peak_rss_mib": _peak_rss_mib(),
+        "load_average_1min": [load_start, os.getloadavg()[0]],
         "platform": platform_info(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
