@@ -163,100 +163,111 @@ def contrastive_divergence(
             f"init_distribution must be a NumPyro distribution or None, got "
             f"{type(init_distribution).__name__}"
         )
-    persistent = bool(persistent)
+    config = _CDConfig(kernel, num_steps, bool(persistent), buffer_size, reinit_prob, alpha,
+                       init_distribution, num_negatives)
+    name = "persistent_contrastive_divergence" if config.persistent else \
+        "contrastive_divergence"
+    return Objective(init=partial(_init, config), loss=partial(_loss, config), name=name)
 
-    def _noise(rng_key: PRNGKey, num: int, state: CDState, event_shape, dtype) -> Array:
-        if init_distribution is not None:
-            draw = jnp.asarray(init_distribution.sample(rng_key, (num,)), dtype)
-            return jnp.reshape(draw, (num, *event_shape))
-        u = jax.random.uniform(rng_key, (num, *event_shape), dtype)
-        return state.low + u * (state.high - state.low)
 
-    def init(rng_key: PRNGKey, params: Params, data: ArrayTree | None = None) -> CDState:
-        del params
-        if data is not None:
-            data = check_batch(data, "data")
-            event_shape, dtype = data.shape[1:], data.dtype
-            low, high = jnp.min(data, axis=0), jnp.max(data, axis=0)
-        elif init_distribution is not None:
-            example = jax.eval_shape(init_distribution.sample, rng_key)
-            event_shape = example.shape
-            dtype = example.dtype if jnp.issubdtype(example.dtype, jnp.floating) else \
-                jnp.result_type(float)
-            low = high = jnp.zeros(event_shape, dtype)
-        else:
+class _CDConfig(NamedTuple):
+    """The validated settings of :func:`contrastive_divergence`."""
+
+    kernel: Kernel
+    num_steps: int
+    persistent: bool
+    buffer_size: int
+    reinit_prob: float
+    alpha: float
+    init_distribution: Any
+    num_negatives: int | None
+
+
+def _noise(config: _CDConfig, rng_key: PRNGKey, num: int, state: CDState, event_shape,
+           dtype) -> Array:
+    """``num`` fresh chain starts: draws of ``init_distribution``, else uniform over the
+    data range."""
+    if config.init_distribution is not None:
+        draw = jnp.asarray(config.init_distribution.sample(rng_key, (num,)), dtype)
+        return jnp.reshape(draw, (num, *event_shape))
+    u = jax.random.uniform(rng_key, (num, *event_shape), dtype)
+    return state.low + u * (state.high - state.low)
+
+
+def _init(config: _CDConfig, rng_key: PRNGKey, params: Params,
+          data: ArrayTree | None = None) -> CDState:
+    del params
+    if data is not None:
+        data = check_batch(data, "data")
+        event_shape, dtype = data.shape[1:], data.dtype
+        low, high = jnp.min(data, axis=0), jnp.max(data, axis=0)
+    elif config.init_distribution is not None:
+        example = jax.eval_shape(config.init_distribution.sample, rng_key)
+        event_shape = example.shape
+        dtype = example.dtype if jnp.issubdtype(example.dtype, jnp.floating) else \
+            jnp.result_type(float)
+        low = high = jnp.zeros(event_shape, dtype)
+    else:
+        raise ValueError(
+            "contrastive_divergence.init needs data (init(rng_key, params, data)) or "
+            "an init_distribution to know the shape of its replay buffer"
+        )
+    size = config.buffer_size if config.persistent else 0
+    state = CDState(buffer=jnp.zeros((size, *event_shape), dtype),
+                    pointer=jnp.zeros((), jnp.int32), low=low, high=high)
+    if config.persistent:
+        state = state._replace(buffer=_noise(config, rng_key, size, state, event_shape, dtype))
+    return state
+
+
+def _starts(config: _CDConfig, batch: Array, state: CDState, key_reinit: PRNGKey,
+            key_noise: PRNGKey) -> tuple[Array, Array | None]:
+    """Chain starts and, when persistent, the buffer slots they come from."""
+    if not config.persistent:
+        return batch, None
+    num = config.num_negatives or batch.shape[0]
+    if num > state.buffer.shape[0]:
+        raise ValueError(
+            f"the batch of negatives ({num}) is larger than the replay buffer "
+            f"({state.buffer.shape[0]}); lower batch_size or raise buffer_size"
+        )
+    idx = (state.pointer + jnp.arange(num)) % state.buffer.shape[0]
+    fresh = _noise(config, key_noise, num, state, batch.shape[1:], batch.dtype)
+    restart = jax.random.bernoulli(key_reinit, config.reinit_prob, (num,))
+    restart = jnp.reshape(restart, (num,) + (1,) * (batch.ndim - 1))
+    return jnp.where(restart, fresh, state.buffer[idx]), idx
+
+
+def _loss(config: _CDConfig, params, batch, rng_key, energy_fn, state=None):
+    batch = check_batch(batch)
+    if state is None:
+        if config.persistent:
             raise ValueError(
-                "contrastive_divergence.init needs data (init(rng_key, params, data)) or "
-                "an init_distribution to know the shape of its replay buffer"
+                "persistent contrastive_divergence needs its state: call "
+                "objective.init(rng_key, params, data) and thread it through loss"
             )
-        size = buffer_size if persistent else 0
-        state = CDState(
-            buffer=jnp.zeros((size, *event_shape), dtype),
-            pointer=jnp.zeros((), jnp.int32),
-            low=low,
-            high=high,
-        )
-        if persistent:
-            state = state._replace(buffer=_noise(rng_key, size, state, event_shape, dtype))
-        return state
+        state = CDState(jnp.zeros((0, *batch.shape[1:]), batch.dtype), jnp.zeros((), jnp.int32),
+                        jnp.min(batch, axis=0), jnp.max(batch, axis=0))
+    key_reinit, key_noise, key_mcmc = jax.random.split(rng_key, 3)
+    start, idx = _starts(config, batch, state, key_reinit, key_noise)
+    frozen = jax.lax.stop_gradient(params)
+    logdensity_fn = Potential.from_energy(partial(energy_fn, frozen)).logdensity_fn
+    chains, infos = run_chains(config.kernel, logdensity_fn, start,
+                               jax.random.split(key_mcmc, config.num_steps))
+    negatives = jax.lax.stop_gradient(chains.position)
 
-    def loss(params, batch, rng_key, energy_fn, state=None):
-        batch = check_batch(batch)
-        if state is None:
-            if persistent:
-                raise ValueError(
-                    "persistent contrastive_divergence needs its state: call "
-                    "objective.init(rng_key, params, data) and thread it through loss"
-                )
-            state = CDState(
-                jnp.zeros((0, *batch.shape[1:]), batch.dtype), jnp.zeros((), jnp.int32),
-                jnp.min(batch, axis=0), jnp.max(batch, axis=0),
-            )
-        key_reinit, key_noise, key_mcmc = jax.random.split(rng_key, 3)
-        frozen = jax.lax.stop_gradient(params)
-        logdensity_fn = Potential.from_energy(partial(energy_fn, frozen)).logdensity_fn
-
-        if persistent:
-            num = num_negatives or batch.shape[0]
-            if num > state.buffer.shape[0]:
-                raise ValueError(
-                    f"the batch of negatives ({num}) is larger than the replay buffer "
-                    f"({state.buffer.shape[0]}); lower batch_size or raise buffer_size"
-                )
-            idx = (state.pointer + jnp.arange(num)) % state.buffer.shape[0]
-            start = state.buffer[idx]
-            fresh = _noise(key_noise, num, state, batch.shape[1:], batch.dtype)
-            restart = jax.random.bernoulli(key_reinit, reinit_prob, (num,))
-            restart = jnp.reshape(restart, (num,) + (1,) * (batch.ndim - 1))
-            start = jnp.where(restart, fresh, start)
-        else:
-            start = batch
-
-        chains, infos = run_chains(
-            kernel, logdensity_fn, start, jax.random.split(key_mcmc, num_steps)
-        )
-        negatives = jax.lax.stop_gradient(chains.position)
-
-        energy_pos = batch_energy(energy_fn, params, batch)
-        energy_neg = batch_energy(energy_fn, params, negatives)
-        value = jnp.mean(energy_pos) - jnp.mean(energy_neg)
-        if alpha > 0:
-            value = value + alpha * (jnp.mean(energy_pos**2) + jnp.mean(energy_neg**2))
-
-        if persistent:
-            new_state = state._replace(
-                buffer=state.buffer.at[idx].set(negatives),
-                pointer=(state.pointer + num) % state.buffer.shape[0],
-            )
-        else:
-            new_state = state
-        metrics = {
-            "energy_positive": jnp.mean(energy_pos),
-            "energy_negative": jnp.mean(energy_neg),
-            "acceptance_rate": jnp.mean(infos.acceptance_rate).astype(batch.dtype),
-            "divergent": jnp.mean(infos.is_divergent.astype(batch.dtype)),
-        }
-        return value, (metrics, new_state)
-
-    name = "persistent_contrastive_divergence" if persistent else "contrastive_divergence"
-    return Objective(init=init, loss=loss, name=name)
+    energy_pos = batch_energy(energy_fn, params, batch)
+    energy_neg = batch_energy(energy_fn, params, negatives)
+    value = jnp.mean(energy_pos) - jnp.mean(energy_neg)
+    if config.alpha > 0:
+        value = value + config.alpha * (jnp.mean(energy_pos**2) + jnp.mean(energy_neg**2))
+    if config.persistent:
+        state = state._replace(buffer=state.buffer.at[idx].set(negatives),
+                               pointer=(state.pointer + idx.shape[0]) % state.buffer.shape[0])
+    metrics = {
+        "energy_positive": jnp.mean(energy_pos),
+        "energy_negative": jnp.mean(energy_neg),
+        "acceptance_rate": jnp.mean(infos.acceptance_rate).astype(batch.dtype),
+        "divergent": jnp.mean(infos.is_divergent.astype(batch.dtype)),
+    }
+    return value, (metrics, state)
