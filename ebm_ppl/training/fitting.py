@@ -9,9 +9,9 @@ multi-device set-up in :mod:`ebm_ppl.training.parallel`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -102,23 +102,43 @@ def _check_energy(config: ChunkConfig, params, batch_struct, key, objective_stat
         raise ValueError(f"objective.loss must return a scalar, got shape {value.shape}")
 
 
-def _first_batch(batches: Any) -> Array:
+class _Data(NamedTuple):
+    """Training data ready for :func:`_sources`: an ``array``, or an iterator of
+    ``batches`` whose ``first`` one was taken out (to fix the batch size and shapes)."""
+
+    array: Array | None
+    batches: Iterator | None
+    first: Array | None
+    batch_size: int
+
+    @property
+    def init_data(self) -> Array:
+        """The data ``objective.init`` and the checks see."""
+        return self.array if self.first is None else self.first
+
+
+def _prepare_data(data: Any, batch_size: int) -> _Data:
+    if not is_stream(data):
+        array = jnp.asarray(check_data(data))
+        return _Data(array, None, None, fit_batch_size(batch_size, array.shape[0]))
+    batches = iter(data)
     try:
-        return jnp.asarray(check_data(next(batches), "the first batch of data"))
+        first = jnp.asarray(check_data(next(batches), "the first batch of data"))
     except StopIteration:
         raise ValueError("data must yield at least one batch, got an empty iterator") from None
+    return _Data(None, batches, first, int(first.shape[0]))
 
 
-def _sources(data: Any, stream_first: Array | None, batches: Any, shuffle_key: PRNGKey,
+def _sources(data: _Data, shuffle_key: PRNGKey,
              config: ChunkConfig) -> Callable[[int, int], Any]:
     """``next_source(step, wanted)`` for :func:`~ebm_ppl.training.loop.drive`."""
-    if stream_first is None:
-        source = replicate(ArraySource(data, shuffle_key), config.sharding)
+    if data.first is None:
+        source = replicate(ArraySource(data.array, shuffle_key), config.sharding)
         return lambda step, wanted: source
-    pending = [stream_first]
+    pending = [data.first]
 
     def next_source(step: int, wanted: int):
-        chunk = next_stream_chunk(batches, pending, config.steps_per_chunk, wanted)
+        chunk = next_stream_chunk(data.batches, pending, config.steps_per_chunk, wanted)
         return None if chunk is None else replicate(chunk, config.sharding)
 
     return next_source
@@ -288,14 +308,8 @@ def fit(
         if validation_data is None:
             raise ValueError("patience needs validation_data to watch, got validation_data=None")
 
-    batches = iter(data) if is_stream(data) else None
-    first = None if batches is None else _first_batch(batches)
-    if first is None:
-        data = jnp.asarray(check_data(data))
-        batch_size = fit_batch_size(batch_size, data.shape[0])
-    else:
-        batch_size = first.shape[0]
-    init_data = data if first is None else first
+    prepared = _prepare_data(data, batch_size)
+    batch_size, init_data = prepared.batch_size, prepared.init_data
     config = ChunkConfig(energy_fn, objective, optimizer, batch_size,
                          counts["steps_per_chunk"], batch_sharding(devices, batch_size))
 
@@ -327,7 +341,7 @@ def fit(
         _NO_PATIENCE if patience is None else patience)))
     place = lambda tree: replicate(tree, config.sharding)  # noqa: E731
     run = drive(
-        place(state), _sources(data, first, batches, keys.shuffle, config),
+        place(state), _sources(prepared, keys.shuffle, config),
         place(validation), place(keys.loss), place(controls), config,
         root_key=root_key, history=history, checkpoints=checkpoints, progress=progress,
         make_result=lambda st, hist: _result(st, hist, root_key, objective),
