@@ -13,6 +13,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array
+from ebm_ppl.numpyro.groups import unconstrained_posterior
 from ebm_ppl.potential import Potential
 
 __all__ = ["as_chains", "batched_scores", "is_inference_data", "posterior_array"]
@@ -36,22 +37,23 @@ def posterior_array(idata: Any, pot: Potential | None = None) -> np.ndarray:
     position structure (the order of :func:`jax.flatten_util.ravel_pytree`), else in the
     order of the posterior's data variables.
 
+    For a potential built with :meth:`~ebm_ppl.Potential.from_model`, the posterior holds
+    the constrained sites while the score lives on the unconstrained space: the latent
+    sites are mapped back (NumPyro's ``unconstrain_fn``) and flattened in the order of
+    :func:`jax.flatten_util.ravel_pytree` on ``pot.example`` (deterministic sites are
+    left out).
+
     Raises
     ------
     ValueError
-        If the potential was built from a NumPyro model (its draws are stored in the
-        constrained space, its score lives on the unconstrained one).
+        If a model's latent site is missing from the posterior.
     """
     from ebm_ppl.inference_data import position_names
 
     post = idata.posterior
     names = list(post.data_vars)
-    if pot is not None and pot.postprocess_fn is not None:
-        raise ValueError(
-            "Stein diagnostics need draws on the potential's own space, but pot was built "
-            "with Potential.from_model and the posterior holds constrained sites; pass "
-            "unconstrained draws as an array instead"
-        )
+    if pot is not None and pot.kind == "model":
+        return _model_posterior_array(idata, pot)
     if pot is not None and pot.example is not None:
         wanted = position_names(pot.example)
         if set(wanted) <= set(names):
@@ -63,6 +65,15 @@ def posterior_array(idata: Any, pot: Potential | None = None) -> np.ndarray:
         values = np.asarray(post[name].values, dtype=_float_dtype())
         arrays.append(values.reshape(values.shape[0], values.shape[1], -1))
     return np.concatenate(arrays, axis=-1)
+
+
+def _model_posterior_array(idata: Any, pot: Potential) -> np.ndarray:
+    """Unconstrained ``(chain, draw, d)`` draws of a model posterior (leaf order)."""
+    draws = unconstrained_posterior(idata, pot)
+    num_chains, num_draws = next(iter(draws.values())).shape[:2]
+    leaves = jax.tree.leaves({name: draws[name] for name in pot.example})
+    flat = [np.asarray(leaf, _float_dtype()).reshape(num_chains, num_draws, -1) for leaf in leaves]
+    return np.concatenate(flat, axis=-1)
 
 
 def as_chains(samples: Any, pot: Potential | None = None) -> tuple[np.ndarray, bool]:

@@ -340,7 +340,10 @@ def ksd(
     ----------
     samples
         Draws: ``(n,)``, ``(n, d)``, ``(chain, draw, d)`` or an ``arviz.InferenceData``
-        (its posterior, flattened per draw; see ``score_fn``).
+        (its posterior, flattened per draw; see ``score_fn``). The posterior of a
+        ``Potential.from_model`` potential holds constrained sites: its latent sites are
+        mapped back to the unconstrained space the potential's score lives on
+        (deterministic sites are left out).
     score_fn
         :math:`\nabla \log p`: a :class:`~ebm_ppl.Potential` (its ``score``, pytree
         positions flattened in leaf order) or a callable mapping one position ``(d,)`` to

@@ -33,7 +33,6 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import log_likelihood, unconstrain_fn
 from numpyro.primitives import Messenger
 
-from ebm_ppl._model_functions import join_data
 from ebm_ppl._types import PRNGKey
 from ebm_ppl._validation import as_key
 from ebm_ppl.errors import SamplingWarning
@@ -61,24 +60,14 @@ def model_parts(pot: Potential) -> tuple[Callable, tuple, dict]:
     Raises
     ------
     ValueError
-        If ``pot`` was not built with :meth:`~ebm_ppl.Potential.from_model`, or keeps
-        only NumPyro's closure over its data (models that cannot take traced data).
+        If ``pot`` was not built with :meth:`~ebm_ppl.Potential.from_model`.
     """
     if not isinstance(pot, Potential) or pot.kind != "model":
         kind = pot.kind if isinstance(pot, Potential) else type(pot).__name__
         raise ValueError(
             f"pot must be a Potential built with Potential.from_model(model, ...), got {kind!r}"
         )
-    model = getattr(pot.fn, "model", None)
-    structure = getattr(pot.fn, "structure", None)
-    if model is None or structure is None:
-        raise ValueError(
-            "pot keeps only NumPyro's closure over its data (the model cannot take traced "
-            "data: NumPy calls on the data, param or enumerated sites), so its model and "
-            "arguments are not available; use az.from_numpyro with numpyro.infer.MCMC"
-        )
-    args, kwargs = join_data(pot.params, structure)
-    return model, args, kwargs
+    return pot.model, pot.model_args, pot.model_kwargs
 
 
 class release_observations(Messenger):  # noqa: N801 - a NumPyro handler, named like them
@@ -163,6 +152,15 @@ def _unconstrain(pot: Potential, samples: dict) -> dict:
     return jax.vmap(jax.vmap(lambda p: unconstrain_fn(model, args, kwargs, p)))(samples)
 
 
+def _check_latent(dataset: Any, pot: Potential, group: str = "posterior") -> None:
+    names = sorted(pot.example)
+    missing = [n for n in names if n not in dataset.data_vars]
+    if missing:
+        raise ValueError(
+            f"idata.{group} must hold the model's latent sites {names}, missing {missing}"
+        )
+
+
 def unconstrained_posterior(idata: Any, pot: Potential, group: str = "posterior") -> dict:
     """The latent sites of ``idata[group]`` mapped back to the potential's unconstrained
     space: ``{site: (chain, draw, ...)}``, the positions ``pot.score`` takes.
@@ -173,13 +171,8 @@ def unconstrained_posterior(idata: Any, pot: Potential, group: str = "posterior"
         If a latent site of the potential is missing from the group.
     """
     dataset = getattr(idata, group)
-    names = list(pot.example)
-    missing = [n for n in names if n not in dataset.data_vars]
-    if missing:
-        raise ValueError(
-            f"idata.{group} must hold the model's latent sites {names}, missing {missing}"
-        )
-    samples = {n: np.asarray(dataset[n].values) for n in names}
+    _check_latent(dataset, pot, group)
+    samples = {n: np.asarray(dataset[n].values) for n in pot.example}
     return {k: np.asarray(v) for k, v in _unconstrain(pot, samples).items()}
 
 
@@ -235,6 +228,7 @@ def add_model_groups(
     >>> # az.loo(idata)
     """
     model, args, kwargs = model_parts(pot)
+    _check_latent(idata.posterior, pot)
     first = _first_draw(idata.posterior)
     dims = dict(dims) if dims is not None else model_dims(model, args, kwargs, first)
     coords = dict(coords) if coords is not None else None
@@ -306,6 +300,7 @@ def add_posterior_predictive(
     """
     key = as_key(seed, "seed")
     model, args, kwargs = model_parts(pot)
+    _check_latent(idata.posterior, pot)
     first = _first_draw(idata.posterior)
     model_trace = trace_at(model, args, kwargs, first)
     observed = _observed(model_trace)
