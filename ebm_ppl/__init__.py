@@ -20,6 +20,8 @@ from ebm_ppl.inference_data import concat_draws  # noqa: E402
 from ebm_ppl.potential import Potential  # noqa: E402
 from ebm_ppl.report import report  # noqa: E402
 from ebm_ppl.sampling import sample  # noqa: E402
+from ebm_ppl.numpyro.groups import add_posterior_predictive  # noqa: E402
+from ebm_ppl.numpyro.prior import sample_prior  # noqa: E402
 
 __all__ = [
     "CheckpointError",
@@ -28,6 +30,7 @@ __all__ = [
     "IntractableNormaliserError",
     "SamplingWarning",
     "StepSizeWarning",
+    "add_posterior_predictive",
     "FitResult",
     "Potential",
     "concat_draws",
@@ -40,5 +43,6 @@ __all__ = [
     "objectives",
     "report",
     "sample",
+    "sample_prior",
     "__version__",
 ]

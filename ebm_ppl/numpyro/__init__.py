@@ -8,6 +8,10 @@
 """
 
 from ebm_ppl.numpyro.distribution import EnergyDistribution
+from ebm_ppl.numpyro.groups import add_model_groups, add_posterior_predictive
 from ebm_ppl.numpyro.kernels import MH, ULA, BlackJAXKernel, EBMKernel, EBMKernelState
 
-__all__ = ["EnergyDistribution", "EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel"]
+__all__ = [
+    "add_model_groups",
+    "add_posterior_predictive",
+    "EnergyDistribution", "EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel"]
