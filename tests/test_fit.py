@@ -221,6 +221,18 @@ def test_corrupted_checkpoint_is_reported_and_previous_used(tmp_path):
     assert list_checkpoints(tmp_path)[-1] == 100
 
 
+def test_resume_with_another_objective_is_refused(tmp_path):
+    from ebm_ppl.objectives import sliced_score_matching
+
+    kwargs = dict(num_steps=10, batch_size=50, progress=False, checkpoint_dir=tmp_path,
+                  steps_per_chunk=10)
+    fit(gaussian_energy, init_params(), make_data(), SM, OPTIMIZER, **kwargs)
+    with pytest.raises(CheckpointError, match="trained with the objective 'score_matching', "
+                                              "got 'sliced_score_matching'"):
+        fit(gaussian_energy, init_params(), make_data(), sliced_score_matching(), OPTIMIZER,
+            **kwargs)
+
+
 def test_checkpoint_mismatch_is_clear(tmp_path):
     save_checkpoint(tmp_path, 1, {"a": jnp.zeros(3)})
     with pytest.raises(CheckpointError, match=r"has shape \(3,\) but the current run expects"):

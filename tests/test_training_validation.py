@@ -99,3 +99,14 @@ def test_validation_arguments_are_checked(kwargs, match):
     with pytest.raises(ValueError, match=match):
         fit(gaussian_energy, init_params(), TRAIN, SM, ADAM, num_steps=5, batch_size=50,
             progress=False, **kwargs)
+
+
+def test_validation_added_on_resume_keeps_every_history_entry(tmp_path):
+    kwargs = dict(batch_size=50, progress=False, checkpoint_dir=tmp_path, steps_per_chunk=10)
+    fit(gaussian_energy, init_params(), TRAIN, SM, ADAM, num_steps=10, **kwargs)
+    resumed = fit(gaussian_energy, init_params(), TRAIN, SM, ADAM, num_steps=30,
+                  validation_data=HELD_OUT, validate_every=10, **kwargs)
+    history = resumed.history
+    assert all(v.shape == (30,) for v in history.values())
+    # the first 10 steps ran without held-out data: NaN there, evaluations at 10 and 20
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(history["val_loss"])), [10, 20])

@@ -319,6 +319,13 @@ class FitCheckpoints(NamedTuple):
         )
 
     def _check_compatible(self, ckpt: Checkpoint, root_key: Any) -> None:
+        saved_objective = ckpt.metadata.get("objective")
+        if saved_objective is not None and saved_objective != self.metadata["objective"]:
+            raise CheckpointError(
+                f"checkpoint in {str(self.directory)!r} was trained with the objective "
+                f"{saved_objective!r}, got {self.metadata['objective']!r}; use another "
+                "checkpoint_dir"
+            )
         saved_shape = ckpt.metadata.get("data_shape")
         if saved_shape is not None and saved_shape != self.metadata["data_shape"]:
             raise CheckpointError(

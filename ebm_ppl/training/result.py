@@ -18,10 +18,19 @@ _LAST_STEPS = 10
 
 
 def concat_history(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """One history from per-chunk histories (``{}`` when there is none)."""
-    if not chunks:
-        return {}
-    return {k: np.concatenate([h[k] for h in chunks]) for k in chunks[0]}
+    """One history from per-chunk histories (``{}`` when there is none).
+
+    An entry missing from some chunks (``val_loss`` when a run resumed from a checkpoint
+    saved without ``validation_data``, say) is NaN at their steps.
+    """
+    keys = sorted({k for h in chunks for k in h})
+
+    def column(h: dict[str, np.ndarray], key: str) -> np.ndarray:
+        if key in h:
+            return h[key]
+        return np.full(len(h["step"]), np.nan)
+
+    return {k: np.concatenate([column(h, k) for h in chunks]) for k in keys}
 
 
 def _shapes(tree: Any) -> str:
