@@ -27,7 +27,7 @@ from ebm_ppl._model_functions import model_fields
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import as_key
 
-__all__ = ["Potential", "logdensity_from_energy"]
+__all__ = ["Potential", "logdensity_from_energy", "potential_from_logdensity"]
 
 _KINDS = ("energy", "logdensity", "model")
 
@@ -39,6 +39,11 @@ def logdensity_from_energy(energy: Array, temperature: Any = 1.0) -> Array:
     exchange kernels, so the convention lives in this module only.
     """
     return -energy / temperature
+
+
+def potential_from_logdensity(logdensity: Array) -> Array:
+    """The one log-density-to-potential sign flip: NumPyro's ``potential_energy = -log p``."""
+    return -logdensity
 
 
 def _describe(tree: Any) -> str:

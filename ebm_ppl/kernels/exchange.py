@@ -56,6 +56,7 @@ __all__ = [
     "Auxiliary",
     "ExchangeInfo",
     "ExchangeState",
+    "curvature_step_size",
     "default_inner_step_size",
     "exchange",
     "exchange_init",
@@ -150,16 +151,50 @@ def exchange_kernel(
 
 
 # ---------------------------------------------------------------------- energy families
+def curvature_step_size(
+    rng_key: PRNGKey, logdensity_fn: LogDensityFn, points: Array, fallback: Array
+) -> Array:
+    r"""MALA step size matched to the curvature of ``logdensity_fn`` at ``points``.
+
+    .. math::
+
+        h = \frac{1}{4\, d^{1/3}\, \bar\lambda}, \qquad
+        \bar\lambda = \frac{1}{n d} \sum_i \big| v_i^\top \nabla^2 \log p(x_i)\, v_i \big|,
+
+    :math:`v_i` Rademacher vectors (Hutchinson's trace estimator: :math:`\bar\lambda`
+    is the mean curvature), :math:`d` the size of one point. For
+    :math:`\mathcal N(\mu, \sigma^2 I)` it gives :math:`h = \sigma^2 / (4 d^{1/3})`
+    whatever :math:`\sigma`, so inner chains stay tuned when the proposed parameters
+    change the energy's scale. ``fallback`` when the estimate is not a finite positive
+    number (a linear energy, a proposal outside the support).
+    """
+    d = points[0].size
+    signs = jax.random.rademacher(rng_key, points.shape, dtype=points.dtype)
+    grad = jax.grad(logdensity_fn)
+    hvp = jax.vmap(lambda x, v: jax.jvp(grad, (x,), (v,))[1])(points, signs)
+    curvature = jnp.mean(jnp.abs(jnp.sum((signs * hvp).reshape(points.shape[0], -1), axis=1)))
+    curvature = curvature / d
+    ok = jnp.isfinite(curvature) & (curvature > 0)
+    return jnp.where(ok, 1.0 / (4.0 * d ** (1.0 / 3.0) * jnp.where(ok, curvature, 1.0)),
+                     fallback)
+
+
 def inner_draws(
-    rng_key: PRNGKey, logdensity_fn: LogDensityFn, data: ArrayTree, inner_kernel: Kernel,
-    inner_steps: int,
-) -> tuple[ArrayTree, Array]:
+    rng_key: PRNGKey, logdensity_fn: LogDensityFn, data: Array, inner_kernel: Kernel | None,
+    inner_steps: int, fallback_step_size: Array | None = None,
+) -> tuple[Array, Array]:
     """``inner_steps`` steps of ``inner_kernel`` on ``logdensity_fn`` from every data point
     (leading axis of ``data``), all chains vectorised: Liang's double-MH auxiliary draw.
 
-    Returns the final positions (shaped like ``data``) and the mean inner acceptance rate.
+    ``inner_kernel=None`` is MALA with :func:`curvature_step_size` (``fallback_step_size``
+    when the curvature is unusable). Returns the final positions (shaped like ``data``)
+    and the mean inner acceptance rate.
     """
-    keys = jax.random.split(rng_key, inner_steps)
+    key_step, key_chains = jax.random.split(rng_key)
+    if inner_kernel is None:
+        fallback = 1.0 if fallback_step_size is None else fallback_step_size
+        inner_kernel = mala(curvature_step_size(key_step, logdensity_fn, data, fallback))
+    keys = jax.random.split(key_chains, inner_steps)
     states, infos = run_chains(inner_kernel, logdensity_fn, data, keys)
     return states.position, jnp.mean(infos.acceptance_rate)
 
@@ -193,18 +228,18 @@ class _FamilyDraw:
             y = jax.vmap(lambda k: self.exact_sampler(k, theta))(keys)
             return y, jnp.ones((), jnp.result_type(float))
         logdensity = _FamilyLogDensity(self.energy_fn).point(theta)
-        return inner_draws(rng_key, logdensity, data, params["inner_kernel"], self.inner_steps)
+        return inner_draws(rng_key, logdensity, data, params["inner_kernel"], self.inner_steps,
+                           params["fallback_step_size"])
 
 
 def default_inner_step_size(data: ArrayTree) -> float:
-    r"""MALA step size for inner chains, from the scale of the observed data.
+    r"""Fallback MALA step size for inner chains, from the scale of the observed data.
 
     :math:`h = s^2 / (4\, d^{1/3})`, with :math:`s` the standard deviation of all data
     coordinates pooled (the data show the scale of :math:`p_\theta` near the posterior)
     and :math:`d` the size of one data point (MALA's step shrinks like
     :math:`d^{-1/3}`); the MALA proposal's standard deviation is then
-    :math:`s / \sqrt{2}` in one dimension. A heuristic: read the inner acceptance rate
-    and give ``inner_kernel`` yourself when it is far from 0.5–0.9.
+    :math:`s / \sqrt{2}` in one dimension.
     """
     leaves = [np.asarray(leaf, dtype=np.float64) for leaf in jax.tree.leaves(data)]
     flat = np.concatenate([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], axis=1)
@@ -269,8 +304,11 @@ def exchange(
         (``random_walk(s)``, ``independent(d)``); the Hastings term is included.
     inner_kernel
         Kernel of the inner chains drawing the auxiliary data (any ebm_ppl kernel; its
-        hyper-parameters are used as given). Default: MALA with
-        :func:`default_inner_step_size` of the data.
+        hyper-parameters are used as given). Default: MALA whose step size matches the
+        energy's curvature at the data under each proposed :math:`\theta'`
+        (:func:`curvature_step_size`; :func:`default_inner_step_size` of the data as
+        fallback), so that the inner chains stay tuned when :math:`\theta'` changes the
+        energy's scale.
     inner_steps
         Steps of every inner chain, started from the observed data point it replaces.
     exact_sampler
@@ -325,9 +363,7 @@ def exchange(
             f"data points, got {jax.tree.map(np.shape, data)}"
         )
     data = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.result_type(float)), data)
-    if inner_kernel is None:
-        inner_kernel = mala(default_inner_step_size(data))
-    if not isinstance(inner_kernel, Kernel):
+    if inner_kernel is not None and not isinstance(inner_kernel, Kernel):
         raise TypeError(
             f"inner_kernel must be an ebm_ppl kernel (e.g. kernels.mala(0.1)), got "
             f"{type(inner_kernel).__name__}"
@@ -340,7 +376,8 @@ def exchange(
     auxiliary = Auxiliary(
         draw_fn=_FamilyDraw(energy_fn, inner_steps, exact_sampler),
         logdensity_fn=_FamilyLogDensity(energy_fn),
-        params={"data": data, "inner_kernel": inner_kernel},
+        params={"data": data, "inner_kernel": inner_kernel,
+                "fallback_step_size": jnp.asarray(default_inner_step_size(data))},
     )
     return Kernel(
         name="exchange",

@@ -5,13 +5,16 @@
   :class:`numpyro.infer.mcmc.MCMCKernel` s run by :class:`numpyro.infer.MCMC`
   (``chain_method="vectorized"`` included); :func:`arviz.from_numpyro` works on the
   result.
+* :class:`Exchange`: the exchange algorithm for models whose EnergyDistribution
+  parameters depend on latent sites (doubly-intractable posteriors).
 """
 
 from ebm_ppl.numpyro.distribution import EnergyDistribution
 from ebm_ppl.numpyro.groups import add_model_groups, add_posterior_predictive
+from ebm_ppl.numpyro.exchange import Exchange
 from ebm_ppl.numpyro.kernels import MH, ULA, BlackJAXKernel, EBMKernel, EBMKernelState
 
 __all__ = [
     "add_model_groups",
     "add_posterior_predictive",
-    "EnergyDistribution", "EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel"]
+    "EnergyDistribution", "Exchange", "EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel"]
