@@ -7,8 +7,9 @@ BlackJAX adapters: :func:`mala`, :func:`hmc`, :func:`nuts`, :func:`barker`, and
 
 from ebm_ppl.kernels.base import ADAPTATIONS, Kernel
 from ebm_ppl.kernels.blackjax import barker, hmc, mala, nuts
-from ebm_ppl.kernels.from_blackjax import from_blackjax
+from ebm_ppl.kernels.chains import init_chains, run_chains, step_chains
 from ebm_ppl.kernels.exchange import ExchangeInfo, ExchangeState, exchange, inner_steps_check
+from ebm_ppl.kernels.from_blackjax import from_blackjax
 from ebm_ppl.kernels.mh import MHInfo, MHState, Proposal, independent, mh, random_walk
 from ebm_ppl.kernels.ula import ULAInfo, ULAState, ula
 
@@ -27,10 +28,13 @@ __all__ = [
     "exchange",
     "hmc",
     "independent",
+    "init_chains",
     "inner_steps_check",
     "mala",
     "mh",
     "nuts",
     "random_walk",
+    "run_chains",
+    "step_chains",
     "ula",
 ]

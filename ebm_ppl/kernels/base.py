@@ -20,16 +20,26 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
-from ebm_ppl._types import ArrayTree, LogDensityFn, PRNGKey
+from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 
-__all__ = ["Kernel", "ADAPTATIONS"]
+__all__ = ["Kernel", "ADAPTATIONS", "default_inverse_mass_matrix"]
 
 #: Warm-up schemes understood by :func:`ebm_ppl.sample`.
-#: ``"window"``: Stan/BlackJAX window adaptation of step size and (diagonal) inverse mass
-#: matrix; ``"step_size"``: dual averaging of the step size only; ``"scale"``:
+#: ``"window"``: Stan/BlackJAX window adaptation of step size and (diagonal or dense)
+#: inverse mass matrix; ``"step_size"``: dual averaging of the step size only; ``"scale"``:
 #: Robbins–Monro adaptation of a random-walk scale; ``"none"``: hyper-parameters as given.
 ADAPTATIONS = ("window", "step_size", "scale", "none")
+
+
+def default_inverse_mass_matrix(position: ArrayTree, dense: bool = False) -> Array:
+    """The identity inverse mass matrix for ``position``: ``ones(d)`` (diagonal) or
+    ``eye(d)`` (dense), ``d`` the number of elements of the flattened position."""
+    flat, _ = ravel_pytree(position)
+    if dense:
+        return jnp.eye(flat.shape[0], dtype=flat.dtype)
+    return jnp.ones(flat.shape, flat.dtype)
 
 
 @jax.tree_util.register_dataclass
@@ -54,6 +64,9 @@ class Kernel:
         The warm-up scheme :func:`ebm_ppl.sample` uses, one of :data:`ADAPTATIONS`.
     target_acceptance_rate
         Target of the warm-up for adaptive schemes.
+    dense_mass
+        Whether an inverse mass matrix left as None is the dense identity (and window
+        adaptation estimates a dense matrix) rather than a diagonal one.
     """
 
     name: str = dataclasses.field(metadata=dict(static=True))
@@ -65,6 +78,7 @@ class Kernel:
     target_acceptance_rate: float = dataclasses.field(
         default=0.8, metadata=dict(static=True)
     )
+    dense_mass: bool = dataclasses.field(default=False, metadata=dict(static=True))
 
     def init(self, position: ArrayTree, logdensity_fn: LogDensityFn) -> Any:
         """Initial state at ``position`` (log density and its gradient cached)."""
@@ -72,9 +86,46 @@ class Kernel:
 
     def step(self, rng_key: PRNGKey, state: Any, logdensity_fn: LogDensityFn) -> tuple[Any, Any]:
         """One transition; returns ``(new_state, info)``."""
-        return self.kernel_fn(
-            rng_key, state, logdensity_fn, **self.parameters, **dict(self.static_parameters)
+        kernel = self.with_defaults(state.position)
+        return kernel.kernel_fn(
+            rng_key, state, logdensity_fn, **kernel.parameters, **dict(kernel.static_parameters)
         )
+
+    def with_defaults(self, position: ArrayTree) -> Kernel:
+        """The kernel with the hyper-parameters that depend on the position's size filled
+        in: an inverse mass matrix left as None becomes the identity
+        (:func:`default_inverse_mass_matrix`, dense when ``dense_mass``). The one place
+        where that default is made."""
+        if "inverse_mass_matrix" not in self.parameters:
+            return self
+        imm = self.parameters["inverse_mass_matrix"]
+        if imm is None:
+            imm = default_inverse_mass_matrix(position, self.dense_mass)
+        elif self.dense_mass and jnp.ndim(imm) == 1:
+            imm = jnp.diag(imm)
+        return dataclasses.replace(self, parameters={**self.parameters,
+                                                     "inverse_mass_matrix": imm})
+
+    @property
+    def scale(self) -> Array | None:
+        """The proposal scale of a random-walk MH kernel (None for other kernels)."""
+        proposal = self.parameters.get("proposal")
+        return None if proposal is None else proposal.scale
+
+    def with_scale(self, scale: Array) -> Kernel:
+        """The same MH kernel with its proposal's scale replaced."""
+        if self.scale is None:
+            raise ValueError(f"kernel {self.name!r} has no proposal scale to replace")
+        proposal = self.parameters["proposal"].with_scale(scale)
+        return dataclasses.replace(self, parameters={**self.parameters, "proposal": proposal})
+
+    @property
+    def step_size(self) -> Array | None:
+        """The step size, or the proposal scale of a random-walk MH kernel (the number
+        stored as ``step_size`` in ``sample_stats``); None when the kernel has neither."""
+        if "step_size" in self.parameters:
+            return self.parameters["step_size"]
+        return self.scale
 
     def replace(self, **parameters: Any) -> Kernel:
         """The same kernel with some numeric hyper-parameters replaced."""

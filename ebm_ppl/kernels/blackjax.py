@@ -16,16 +16,14 @@ import blackjax.mcmc.diffusions as diffusions
 import blackjax.mcmc.proposal as proposal
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._tree import tree_all_finite
-from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl._validation import check_int, check_positive
+from ebm_ppl._types import Array, ArrayLike, LogDensityFn, PRNGKey
+from ebm_ppl._validation import check_int, check_positive, check_probability
 from ebm_ppl.kernels.base import Kernel
 
 __all__ = ["mala", "hmc", "nuts", "barker", "GradientInfo", "HMCInfo", "NUTSInfo"]
 
-_MALA = blackjax.mcmc.mala.build_kernel()  # reference for tests: same draws as _mala_kernel
 _BARKER = blackjax.mcmc.barker.build_kernel()
 _HMC = blackjax.mcmc.hmc.build_kernel()
 _NUTS = blackjax.mcmc.nuts.build_kernel()
@@ -66,13 +64,6 @@ def _safe_rate(rate: Array) -> tuple[Array, Array]:
     return jnp.clip(jnp.where(finite, rate, 0.0), 0.0, 1.0), ~finite
 
 
-def _default_imm(position: ArrayTree, inverse_mass_matrix: Array | None) -> Array:
-    if inverse_mass_matrix is not None:
-        return inverse_mass_matrix
-    flat, _ = ravel_pytree(position)
-    return jnp.ones(flat.shape, flat.dtype)
-
-
 def _mala_transition_energy(state, new_state, step_size):
     """BlackJAX's MALA transition energy ``-log p(x') + |x - x' - h∇log p(x')|²/(4h)``."""
     theta = jax.tree.map(
@@ -104,8 +95,7 @@ def _mala_kernel(rng_key: PRNGKey, state, logdensity_fn: LogDensityFn, step_size
 def _barker_kernel(
     rng_key: PRNGKey, state, logdensity_fn: LogDensityFn, step_size: Array, inverse_mass_matrix
 ):
-    imm = _default_imm(state.position, inverse_mass_matrix)
-    state, info = _BARKER(rng_key, state, logdensity_fn, step_size, imm)
+    state, info = _BARKER(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix)
     rate, bad = _safe_rate(info.acceptance_rate)
     return state, GradientInfo(rate, info.is_accepted, bad)
 
@@ -118,8 +108,8 @@ def _hmc_kernel(
     inverse_mass_matrix,
     num_integration_steps: int,
 ):
-    imm = _default_imm(state.position, inverse_mass_matrix)
-    state, info = _HMC(rng_key, state, logdensity_fn, step_size, imm, num_integration_steps)
+    state, info = _HMC(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix,
+                       num_integration_steps)
     rate, bad = _safe_rate(info.acceptance_rate)
     return state, HMCInfo(
         rate,
@@ -138,9 +128,9 @@ def _nuts_kernel(
     inverse_mass_matrix,
     max_num_doublings: int,
 ):
-    imm = _default_imm(state.position, inverse_mass_matrix)
     state, info = _NUTS(
-        rng_key, state, logdensity_fn, step_size, imm, max_num_doublings=max_num_doublings
+        rng_key, state, logdensity_fn, step_size, inverse_mass_matrix,
+        max_num_doublings=max_num_doublings,
     )
     rate, bad = _safe_rate(info.acceptance_rate)
     return state, NUTSInfo(
@@ -176,30 +166,41 @@ def mala(step_size: float, *, target_acceptance_rate: float = 0.574) -> Kernel:
     )
 
 
-def barker(step_size: float, *, target_acceptance_rate: float = 0.574) -> Kernel:
-    """Barker's proposal with MH correction (BlackJAX ``blackjax.barker``)."""
-    check_positive("step_size", step_size)
-    return Kernel(
-        name="barker",
-        init_fn=blackjax.mcmc.barker.init,
-        kernel_fn=_barker_kernel,
-        parameters={"step_size": _float(step_size), "inverse_mass_matrix": None},
-        adaptation="window",
-        target_acceptance_rate=target_acceptance_rate,
-    )
+def barker(
+    step_size: float,
+    *,
+    inverse_mass_matrix: ArrayLike | None = None,
+    dense_mass: bool = False,
+    adapt_mass_matrix: bool = True,
+    target_acceptance_rate: float = 0.574,
+) -> Kernel:
+    """Barker's proposal with MH correction (BlackJAX ``blackjax.barker``).
+
+    Mass-matrix options as in :func:`hmc`; warm-up tunes the step size towards
+    ``target_acceptance_rate`` (0.574, as MALA).
+
+    References
+    ----------
+    Livingstone & Zanella (2022), https://arxiv.org/abs/1908.11812
+    """
+    return _with_mass_matrix("barker", blackjax.mcmc.barker.init, _barker_kernel, step_size,
+                             (), inverse_mass_matrix, dense_mass, adapt_mass_matrix,
+                             target_acceptance_rate)
 
 
 def hmc(
     step_size: float,
     num_integration_steps: int,
     *,
-    inverse_mass_matrix: ArrayTree | None = None,
+    inverse_mass_matrix: ArrayLike | None = None,
+    dense_mass: bool = False,
+    adapt_mass_matrix: bool = True,
     target_acceptance_rate: float = 0.8,
 ) -> Kernel:
     r"""Hamiltonian Monte Carlo with a fixed number of leapfrog steps (BlackJAX).
 
-    Warm-up (in :func:`ebm_ppl.sample`) adapts the step size and a diagonal inverse mass
-    matrix with Stan's window adaptation.
+    Warm-up (in :func:`ebm_ppl.sample`) adapts the step size and the inverse mass matrix
+    with Stan's window adaptation (:mod:`ebm_ppl.adaptation`).
 
     Parameters
     ----------
@@ -208,18 +209,31 @@ def hmc(
     num_integration_steps
         Number of leapfrog steps :math:`L \geq 1` per transition.
     inverse_mass_matrix
-        Diagonal (1-D) or dense (2-D) inverse mass matrix; identity when None.
+        Diagonal (1-D, ``(d,)``) or dense (2-D, ``(d, d)``) inverse mass matrix
+        :math:`M^{-1}` (kinetic energy :math:`p^\top M^{-1} p / 2`); the identity when
+        None. With adaptation it is the starting point of the warm-up.
+    dense_mass
+        Adapt (and default to) a dense inverse mass matrix instead of a diagonal one, as
+        NumPyro's ``dense_mass=True``. Implied by a 2-D ``inverse_mass_matrix``.
+    adapt_mass_matrix
+        Whether warm-up adapts the inverse mass matrix; when False only the step size
+        is adapted (dual averaging) and ``inverse_mass_matrix`` is used unchanged.
+    target_acceptance_rate
+        Target of the step-size adaptation.
     """
     static = ("num_integration_steps", check_int("num_integration_steps", num_integration_steps, 1))
-    return _hamiltonian("hmc", _hmc_kernel, step_size, inverse_mass_matrix, static,
-                        target_acceptance_rate)
+    return _with_mass_matrix("hmc", blackjax.mcmc.hmc.init, _hmc_kernel, step_size, (static,),
+                             inverse_mass_matrix, dense_mass, adapt_mass_matrix,
+                             target_acceptance_rate)
 
 
 def nuts(
     step_size: float,
     *,
     max_num_doublings: int = 10,
-    inverse_mass_matrix: ArrayTree | None = None,
+    inverse_mass_matrix: ArrayLike | None = None,
+    dense_mass: bool = False,
+    adapt_mass_matrix: bool = True,
     target_acceptance_rate: float = 0.8,
 ) -> Kernel:
     """The No-U-Turn sampler (BlackJAX's iterative multinomial NUTS).
@@ -230,35 +244,49 @@ def nuts(
         Leapfrog step size > 0 (adapted during warm-up by :func:`ebm_ppl.sample`).
     max_num_doublings
         Maximum tree depth (trajectory of at most ``2**max_num_doublings - 1`` steps).
-    inverse_mass_matrix
-        Diagonal or dense inverse mass matrix; identity when None.
+    inverse_mass_matrix, dense_mass, adapt_mass_matrix, target_acceptance_rate
+        As in :func:`hmc`.
 
     References
     ----------
     Hoffman & Gelman (2014), https://arxiv.org/abs/1111.4246
     """
     static = ("max_num_doublings", check_int("max_num_doublings", max_num_doublings, 1))
-    return _hamiltonian("nuts", _nuts_kernel, step_size, inverse_mass_matrix, static,
-                        target_acceptance_rate)
+    return _with_mass_matrix("nuts", blackjax.mcmc.hmc.init, _nuts_kernel, step_size,
+                             (static,), inverse_mass_matrix, dense_mass, adapt_mass_matrix,
+                             target_acceptance_rate)
 
 
-def _hamiltonian(
-    name: str, kernel_fn, step_size: float, inverse_mass_matrix: ArrayTree | None,
-    static: tuple[str, int], target_acceptance_rate: float,
+def _check_inverse_mass_matrix(inverse_mass_matrix: ArrayLike | None) -> Array | None:
+    if inverse_mass_matrix is None:
+        return None
+    imm = jnp.asarray(inverse_mass_matrix, dtype=jnp.result_type(float))
+    square = imm.ndim == 2 and imm.shape[0] == imm.shape[1]
+    if not (imm.ndim == 1 or square) or imm.size == 0:
+        raise ValueError(
+            "inverse_mass_matrix must be a 1-D diagonal (d,) or a square 2-D (d, d) "
+            f"array, got shape {imm.shape}"
+        )
+    return imm
+
+
+def _with_mass_matrix(
+    name: str, init_fn, kernel_fn, step_size: float, static: tuple,
+    inverse_mass_matrix: ArrayLike | None, dense_mass: bool, adapt_mass_matrix: bool,
+    target_acceptance_rate: float,
 ) -> Kernel:
-    """HMC-family kernel (BlackJAX's HMC state, window adaptation of step size and mass)."""
+    """A kernel with a step size and an inverse mass matrix (HMC, NUTS, Barker): window
+    adaptation of both, or of the step size only with ``adapt_mass_matrix=False``."""
     check_positive("step_size", step_size)
+    check_probability("target_acceptance_rate", target_acceptance_rate)
+    imm = _check_inverse_mass_matrix(inverse_mass_matrix)
     return Kernel(
         name=name,
-        init_fn=blackjax.mcmc.hmc.init,
+        init_fn=init_fn,
         kernel_fn=kernel_fn,
-        parameters={
-            "step_size": _float(step_size),
-            "inverse_mass_matrix": None
-            if inverse_mass_matrix is None
-            else jnp.asarray(inverse_mass_matrix),
-        },
-        static_parameters=(static,),
-        adaptation="window",
+        parameters={"step_size": _float(step_size), "inverse_mass_matrix": imm},
+        static_parameters=static,
+        adaptation="window" if adapt_mass_matrix else "step_size",
         target_acceptance_rate=target_acceptance_rate,
+        dense_mass=bool(dense_mass) or (imm is not None and imm.ndim == 2),
     )

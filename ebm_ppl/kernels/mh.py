@@ -74,6 +74,21 @@ class Proposal:
                 "Hastings term; pass symmetric=True only if q(x'|x) = q(x|x')"
             )
 
+    @property
+    def scale(self) -> Array | None:
+        """``params["scale"]`` when the proposal has a scale (random walk), else None."""
+        if isinstance(self.params, dict) and "scale" in self.params:
+            return self.params["scale"]
+        return None
+
+    def with_scale(self, scale: Array) -> Proposal:
+        """The same proposal with its scale replaced (dtype kept, so the compiled step
+        is reused)."""
+        if self.scale is None:
+            raise ValueError("this proposal has no 'scale' parameter to replace")
+        scale = jnp.asarray(scale, dtype=jnp.result_type(self.scale))
+        return dataclasses.replace(self, params={**self.params, "scale": scale})
+
 
 def mh_init(position: ArrayTree, logdensity_fn: LogDensityFn) -> MHState:
     """State at ``position``."""
