@@ -136,7 +136,7 @@ def test_ula_matches_its_biased_law_and_rejects_the_exact_one(data):
 def test_step_size_adaptation(name, target, data):
     y, _, _ = data
     mcmc = run(BlackJAXKernel(name, normal_model, step_size=1.0), y, seed=3)
-    step = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["step_size"])
+    step = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["adapt_state.step_size"])
     assert np.all(step == step[:, :1]), "step size must be frozen after warm-up"
     assert np.all(step[:, 0] < 1.0)
     accept = np.asarray(mcmc.get_extra_fields()["accept_prob"]).mean()
@@ -148,7 +148,8 @@ def test_step_size_adaptation(name, target, data):
 
     fixed = run(BlackJAXKernel(name, normal_model, step_size=0.05, adapt_step_size=False), y,
                 num_warmup=10, num_samples=10)
-    np.testing.assert_allclose(fixed.get_extra_fields()["step_size"], 0.05, rtol=1e-6)
+    np.testing.assert_allclose(fixed.get_extra_fields()["adapt_state.step_size"], 0.05,
+                               rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -174,8 +175,9 @@ def test_warmup_then_run(data):
     warm = mcmc.post_warmup_state
     np.testing.assert_array_equal(warm.i, 200)
     mcmc.run(jax.random.key(6), y)
-    step = mcmc.get_extra_fields(group_by_chain=True)["step_size"]
-    np.testing.assert_allclose(step, np.broadcast_to(warm.step_size[:, None], step.shape))
+    step = mcmc.get_extra_fields(group_by_chain=True)["adapt_state.step_size"]
+    np.testing.assert_allclose(step, np.broadcast_to(warm.adapt_state.step_size[:, None],
+                                                     step.shape))
     assert mcmc.get_samples()["mu"].shape == (200,)
 
 
@@ -223,7 +225,7 @@ def test_generic_blackjax_algorithm():
     mcmc = run(kernel, seed=9, init_params=jnp.zeros((NUM_CHAINS, 2)), num_samples=2000)
     x = np.asarray(mcmc.get_samples(group_by_chain=True))
     stats = mcmc.get_extra_fields()
-    assert "step_size" not in stats and 0.2 < float(stats["accept_prob"].mean()) < 0.9
+    assert "adapt_state.step_size" not in stats and 0.2 < float(stats["accept_prob"].mean()) < 0.9
     crit = z_crit(4)
     for j in range(2):
         z_mean, z_var = mean_var_z(x[..., j], 0.0, 1.0)

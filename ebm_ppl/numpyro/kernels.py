@@ -1,390 +1,49 @@
-r"""ebm_ppl kernels as :class:`numpyro.infer.mcmc.MCMCKernel` s.
+r"""ULA, MH and any BlackJAX algorithm as drop-in NumPyro kernels.
 
-The adapters copy the shapes of NumPyro's own ``HMC``: the random key lives in the
-state, ``sample_field`` is ``"z"``, :meth:`~EBMKernel.init` accepts one key or a batch
-of keys (``chain_method="vectorized"``), a model is turned into a potential over its
-unconstrained space with :func:`numpyro.infer.util.initialize_model` (respecting
-``init_strategy``), and ``potential_energy``, ``accept_prob`` and ``diverging`` are
-collected by default, so :func:`arviz.from_numpyro` fills ``lp``, ``acceptance_rate``
-and ``diverging`` (plus ``step_size`` for kernels that have one).
-
-Warm-up: NumPyro's :class:`~numpyro.infer.MCMC` calls :meth:`~EBMKernel.sample`
-``num_warmup + num_samples`` times and drops the first ``num_warmup`` states. Kernels
-with a step size and an accept/reject step (MALA, HMC, NUTS, Barker, or any BlackJAX
-algorithm taking ``step_size``) adapt it during those warm-up iterations by dual
-averaging (Hoffman & Gelman 2014, sec. 3.2.1; BlackJAX
-``dual_averaging_adaptation``) towards a target acceptance rate, then freeze it at the
-averaged value. ULA and MH use the hyper-parameters as given. Nothing else (mass
-matrix, proposal scale) is adapted.
-
-Everything numeric (iteration counter, step size, adaptation state, key) is in the
-state; the kernel object only keeps what the model defines (its potential and
-``postprocess_fn`` generators), as NumPyro's ``HMC`` does.
+:class:`BlackJAXKernel` takes NumPyro's ``HMC``/``NUTS``/``BarkerMH`` arguments with
+NumPyro's meanings and defaults (``step_size=1``, ``trajectory_length=2π``,
+``dense_mass``, ``adapt_step_size``, ``adapt_mass_matrix``, ``target_accept_prob``,
+``max_tree_depth``, ``find_heuristic_step_size``, ``forward_mode_differentiation``,
+``init_strategy``), so swapping ``NUTS(model)`` for ``BlackJAXKernel("nuts", model)``
+is a one-word change. An argument with no meaning for the chosen algorithm raises a
+``ValueError`` that says why. Warm-up per algorithm is the table of
+:mod:`ebm_ppl.kernels.from_blackjax`, run by :mod:`ebm_ppl.adaptation` (the one warm-up
+shared with :func:`ebm_ppl.sample`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import blackjax
 import jax
 import jax.numpy as jnp
-from blackjax.adaptation.step_size import dual_averaging_adaptation
 from numpyro.infer import init_to_uniform
-from numpyro.infer.mcmc import MCMCKernel
-from numpyro.infer.util import ParamInfo, initialize_model
-from numpyro.util import identity, is_prng_key
 
 from ebm_ppl import kernels as _kernels
-from ebm_ppl._tree import tree_all_finite
-from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_positive
-from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.from_blackjax import WARMUPS, from_blackjax, resolve_algorithm
+from ebm_ppl.numpyro.base import EBMAdaptState, EBMKernel, EBMKernelState
+from ebm_ppl.numpyro.hmc import DEFAULT_TRAJECTORY_LENGTH, trajectory_hmc
 
-__all__ = ["EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel"]
+__all__ = ["EBMKernel", "EBMKernelState", "EBMAdaptState", "ULA", "MH", "BlackJAXKernel"]
 
-#: BlackJAX algorithms mapped onto the ebm_ppl adapters (NaN-safe info, own factories).
-_ADAPTED = {"mala": _kernels.mala, "hmc": _kernels.hmc, "nuts": _kernels.nuts,
-            "barker": _kernels.barker}
-
-
-class EBMKernelState(NamedTuple):
-    """State of an :class:`EBMKernel` (one chain; leading chain axis when vectorized).
-
-    Attributes
-    ----------
-    i
-        Iteration counter (warm-up iterations included).
-    z
-        Current position (a dict of unconstrained site values for a model).
-    potential_energy
-        :math:`-\\log p(z)` (NumPyro sign; ArviZ's ``lp`` is its negative).
-    accept_prob
-        Acceptance probability of the last transition.
-    mean_accept_prob
-        Running mean of ``accept_prob`` (restarted after warm-up).
-    diverging
-        Whether the last transition diverged (non-finite density, energy error...).
-    step_size
-        Current step size (adapted during warm-up); NaN for kernels without one.
-    num_warmup
-        Number of warm-up iterations (adaptation stops after them).
-    adapt_state
-        Dual-averaging state, or ``None`` when the step size is not adapted.
-    inner
-        State of the wrapped kernel.
-    rng_key
-        Key of the next transition.
-    """
-
-    i: Array
-    z: ArrayTree
-    potential_energy: Array
-    accept_prob: Array
-    mean_accept_prob: Array
-    diverging: Array
-    step_size: Array
-    num_warmup: Array
-    adapt_state: Any
-    inner: Any
-    rng_key: PRNGKey
+#: Algorithms taking NumPyro's mass-matrix arguments (their BlackJAX API has one).
+_MASS = ("hmc", "nuts", "barker", "barker_proposal")
+#: Sentinel: NumPyro's ``trajectory_length`` was not given.
+_UNSET: Any = object()
 
 
-class EBMKernel(MCMCKernel):
-    """Base class: a Markov kernel run by :class:`numpyro.infer.MCMC`.
+def _is_traced(value: Any) -> bool:
+    return isinstance(value, jax.core.Tracer)
 
-    Subclasses set :attr:`_kernel` (an ebm_ppl :class:`~ebm_ppl.kernels.Kernel`) or
-    override :meth:`_inner_init` and :meth:`_inner_step`.
 
-    Parameters
-    ----------
-    model
-        A NumPyro model; exactly one of ``model`` and ``potential_fn`` is given.
-    potential_fn
-        ``potential_fn(z) -> -log p(z)`` (NumPyro sign) on any pytree ``z``;
-        ``MCMC.run`` then needs ``init_params``.
-    init_strategy
-        NumPyro init strategy for a model (``init_to_uniform`` by default, as NumPyro).
-    adapt_step_size
-        Adapt the step size by dual averaging during warm-up (only for kernels that
-        have a step size and an accept/reject step).
-    target_accept_prob
-        Target of the adaptation; ``None`` uses the kernel's own target.
-
-    Raises
-    ------
-    ValueError
-        If both or neither of ``model`` and ``potential_fn`` are given.
-    TypeError
-        If the one given is not callable.
-    """
-
-    _kernel: Kernel
-    _adaptable: bool = False
-
-    def __init__(
-        self,
-        model: Callable | None = None,
-        potential_fn: Callable | None = None,
-        *,
-        init_strategy: Callable = init_to_uniform,
-        adapt_step_size: bool = True,
-        target_accept_prob: float | None = None,
-    ) -> None:
-        if model is None and potential_fn is None:
-            raise ValueError(
-                f"{type(self).__name__} needs a model or a potential_fn, got neither"
-            )
-        if model is not None and potential_fn is not None:
-            raise ValueError(
-                f"{type(self).__name__} takes exactly one of model and potential_fn, got both"
-            )
-        given, name = (model, "model") if model is not None else (potential_fn, "potential_fn")
-        if not callable(given):
-            raise TypeError(f"{name} must be callable, got {type(given).__name__}")
-        if not callable(init_strategy):
-            raise TypeError(
-                f"init_strategy must be a NumPyro init strategy, got {init_strategy!r}"
-            )
-        if target_accept_prob is not None and not 0.0 < target_accept_prob < 1.0:
-            raise ValueError(
-                f"target_accept_prob must be in (0, 1), got {target_accept_prob!r}"
-            )
-        self._model = model
-        self._potential_fn = potential_fn
-        self._init_strategy = init_strategy
-        self._adapt_step_size = bool(adapt_step_size)
-        self._target_accept_prob = target_accept_prob
-        # Set by init() from the model (as numpyro.infer.HMC does).
-        self._potential_fn_gen: Callable | None = None
-        self._postprocess_fn_gen: Callable | None = None
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def model(self) -> Callable | None:
-        """The NumPyro model (``None`` when built from a ``potential_fn``)."""
-        return self._model
-
-    @property
-    def sample_field(self) -> str:
-        """``"z"``: the position in the state."""
-        return "z"
-
-    @property
-    def default_fields(self) -> tuple[str, ...]:
-        """Fields collected by ``MCMC.run`` (ArviZ: ``lp``, ``acceptance_rate``...)."""
-        fields = ("z", "potential_energy", "accept_prob", "diverging")
-        return fields + (("step_size",) if self._has_step_size else ())
-
-    @property
-    def _has_step_size(self) -> bool:
-        return "step_size" in self._kernel.parameters
-
-    @property
-    def _adapts(self) -> bool:
-        return self._adapt_step_size and self._adaptable and self._has_step_size
-
-    @property
-    def _target(self) -> float:
-        if self._target_accept_prob is not None:
-            return self._target_accept_prob
-        return self._kernel.target_acceptance_rate
-
-    def get_diagnostics_str(self, state: EBMKernelState) -> str:
-        """Progress-bar text: step size and mean acceptance probability."""
-        text = f"acc. prob={float(state.mean_accept_prob):.2f}"
-        if self._has_step_size:
-            text = f"step size {float(state.step_size):.2e}. " + text
-        return text
-
-    def postprocess_fn(self, model_args: tuple, model_kwargs: dict) -> Callable:
-        """Map unconstrained ``z`` to the model's constrained sites (identity otherwise)."""
-        if self._postprocess_fn_gen is None:
-            return identity
-        return self._postprocess_fn_gen(*model_args, **model_kwargs)
-
-    # ------------------------------------------------------------------ inner kernel
-    def _logdensity_fn(self, model_args: tuple, model_kwargs: dict) -> LogDensityFn:
-        if self._potential_fn is not None:
-            potential_fn = self._potential_fn
-        else:
-            if self._potential_fn_gen is None:
-                raise RuntimeError(f"{type(self).__name__}.init must be called before sample")
-            potential_fn = self._potential_fn_gen(*model_args, **model_kwargs)
-        return lambda z: -potential_fn(z)
-
-    def _inner_init(self, position: ArrayTree, logdensity_fn: LogDensityFn,
-                    rng_key: PRNGKey) -> Any:
-        return self._kernel.init(position, logdensity_fn)
-
-    def _inner_step(self, rng_key: PRNGKey, inner: Any, logdensity_fn: LogDensityFn,
-                    step_size: Array) -> tuple[Any, Any]:
-        kernel = self._kernel.replace(step_size=step_size) if self._has_step_size \
-            else self._kernel
-        return kernel.step(rng_key, inner, logdensity_fn)
-
-    def _initial_step_size(self) -> Array:
-        if self._has_step_size:
-            return jnp.asarray(self._kernel.parameters["step_size"], jnp.result_type(float))
-        return jnp.asarray(jnp.nan, jnp.result_type(float))
-
-    @staticmethod
-    def _potential(inner: Any, logdensity_fn: LogDensityFn) -> Array:
-        logdensity = getattr(inner, "logdensity", None)
-        if logdensity is None:
-            logdensity = logdensity_fn(inner.position)
-        return -logdensity
-
-    # ------------------------------------------------------------------ MCMCKernel
-    def init(
-        self,
-        rng_key: PRNGKey,
-        num_warmup: int,
-        init_params: ArrayTree | None = None,
-        model_args: tuple = (),
-        model_kwargs: dict | None = None,
-    ) -> EBMKernelState:
-        """Initial state; a batch of keys gives a batch of chains (vectorized).
-
-        Parameters
-        ----------
-        rng_key
-            One key, or a batch of ``num_chains`` keys (``chain_method="vectorized"``).
-        num_warmup
-            Warm-up iterations (step-size adaptation runs during them).
-        init_params
-            Initial unconstrained position (leading chain axis for a batch of keys);
-            drawn with ``init_strategy`` for a model when ``None``; required with
-            ``potential_fn``.
-        model_args, model_kwargs
-            Arguments of the model.
-
-        Raises
-        ------
-        ValueError
-            If ``init_params`` is missing for a ``potential_fn``, or the log density is
-            not finite at the initial position.
-        """
-        model_kwargs = {} if model_kwargs is None else model_kwargs
-        vectorized = not is_prng_key(rng_key)
-        if vectorized:
-            rng_key, key_init_model = jnp.swapaxes(jax.vmap(jax.random.split)(rng_key), 0, 1)
-        else:
-            rng_key, key_init_model = jax.random.split(rng_key)
-        if self._model is not None:
-            info = initialize_model(
-                key_init_model,
-                self._model,
-                init_strategy=self._init_strategy,
-                dynamic_args=True,
-                model_args=model_args,
-                model_kwargs=model_kwargs,
-            )
-            self._potential_fn_gen = info.potential_fn
-            self._postprocess_fn_gen = info.postprocess_fn
-            if init_params is None:
-                init_params = info.param_info.z
-        elif init_params is None:
-            raise ValueError(
-                f"init_params must be given to MCMC.run when {type(self).__name__} is built "
-                "from a potential_fn, got None"
-            )
-        if isinstance(init_params, ParamInfo):
-            init_params = init_params.z
-        logdensity_fn = self._logdensity_fn(model_args, model_kwargs)
-        init_one = self._init_one(logdensity_fn, int(num_warmup))
-        state = jax.vmap(init_one)(init_params, rng_key) if vectorized \
-            else init_one(init_params, rng_key)
-        potential = state.potential_energy
-        if not isinstance(potential, jax.core.Tracer) and not bool(
-            jnp.all(jnp.isfinite(potential))
-        ):
-            raise ValueError(
-                "the log density must be finite at the initial position, got potential "
-                f"energy {potential}; pass other init_params or init_strategy"
-            )
-        return state
-
-    def _init_one(self, logdensity_fn: LogDensityFn, num_warmup: int) -> Callable:
-        def init_one(position: ArrayTree, rng_key: PRNGKey) -> EBMKernelState:
-            rng_key, key_inner = jax.random.split(rng_key)
-            inner = self._inner_init(position, logdensity_fn, key_inner)
-            step_size = self._initial_step_size()
-            adapt_state = None
-            if self._adapts:
-                da_init, _, _ = dual_averaging_adaptation(self._target)
-                adapt_state = da_init(step_size)
-            dtype = jnp.result_type(float)
-            return EBMKernelState(
-                i=jnp.asarray(0),
-                z=inner.position,
-                potential_energy=self._potential(inner, logdensity_fn),
-                accept_prob=jnp.zeros((), dtype),
-                mean_accept_prob=jnp.zeros((), dtype),
-                diverging=jnp.asarray(False),
-                step_size=step_size,
-                num_warmup=jnp.asarray(num_warmup),
-                adapt_state=adapt_state,
-                inner=inner,
-                rng_key=rng_key,
-            )
-
-        return init_one
-
-    def sample(self, state: EBMKernelState, model_args: tuple,
-               model_kwargs: dict | None) -> EBMKernelState:
-        """One transition (of every chain, for a vectorized state).
-
-        During the first ``state.num_warmup`` iterations the step size is adapted (when
-        the kernel supports it); afterwards it stays at the dual-averaging average.
-        """
-        model_kwargs = {} if model_kwargs is None else model_kwargs
-        if jnp.ndim(state.i) > 0:
-            return jax.vmap(self._sample_one, in_axes=(0, None, None))(
-                state, model_args, model_kwargs
-            )
-        return self._sample_one(state, model_args, model_kwargs)
-
-    def _sample_one(self, state: EBMKernelState, model_args: tuple,
-                    model_kwargs: dict) -> EBMKernelState:
-        logdensity_fn = self._logdensity_fn(model_args, model_kwargs)
-        rng_key, key_step = jax.random.split(state.rng_key)
-        inner, info = self._inner_step(key_step, state.inner, logdensity_fn, state.step_size)
-        accept_prob = jnp.asarray(info.acceptance_rate, state.accept_prob.dtype)
-        diverging = jnp.asarray(info.is_divergent, bool)
-        in_warmup = state.i < state.num_warmup
-        step_size, adapt_state = state.step_size, state.adapt_state
-        if self._adapts:
-            _, da_update, da_final = dual_averaging_adaptation(self._target)
-            updated = da_update(adapt_state, accept_prob)
-            adapt_state = jax.tree.map(
-                lambda new, old: jnp.where(in_warmup, new, old), updated, adapt_state
-            )
-            step_size = jnp.where(
-                state.i + 1 < state.num_warmup,
-                jnp.exp(adapt_state.log_step_size),
-                jnp.where(in_warmup, da_final(adapt_state), state.step_size),
-            ).astype(state.step_size.dtype)
-        n = jnp.where(in_warmup, state.i + 1, state.i - state.num_warmup + 1)
-        mean_accept_prob = state.mean_accept_prob + (accept_prob - state.mean_accept_prob) / n
-        return EBMKernelState(
-            i=state.i + 1,
-            z=inner.position,
-            potential_energy=self._potential(inner, logdensity_fn),
-            accept_prob=accept_prob,
-            mean_accept_prob=mean_accept_prob,
-            diverging=diverging,
-            step_size=step_size,
-            num_warmup=state.num_warmup,
-            adapt_state=adapt_state,
-            inner=inner,
-            rng_key=rng_key,
-        )
-
-    def __repr__(self) -> str:
-        source = "model" if self._model is not None else "potential_fn"
-        return f"{type(self).__name__}({self._kernel!r}, {source})"
+def _check_target(target: Any) -> None:
+    if target is None or _is_traced(target):
+        return
+    if not (isinstance(target, (int, float)) and 0.0 < float(target) < 1.0):
+        raise ValueError(f"target_accept_prob must be in (0, 1), got {target!r}")
 
 
 class ULA(EBMKernel):
@@ -398,9 +57,8 @@ class ULA(EBMKernel):
     with :math:`U` NumPyro's potential energy. No accept/reject step: the stationary
     law is :math:`\propto e^{-U/T}` only as :math:`h \to 0`; on a Gaussian target of
     variance :math:`\sigma^2` the chain's variance is
-    :math:`T\sigma^2 \cdot 2/(2 - h/\sigma^2)` (bias :math:`O(h)`), and the chain is
-    unstable for :math:`h \geq 2\sigma^2_{\min}`. The step size is used as given (no
-    warm-up adaptation: there is no acceptance rate to target).
+    :math:`T\sigma^2 \cdot 2/(2 - h/\sigma^2)` (bias :math:`O(h)`). The step size is
+    used as given (no acceptance rate to target).
 
     Parameters
     ----------
@@ -413,12 +71,6 @@ class ULA(EBMKernel):
     init_strategy
         NumPyro init strategy for a model.
 
-    Raises
-    ------
-    ValueError
-        If ``step_size`` or ``temperature`` is not a positive number, or the model /
-        potential_fn arguments are wrong.
-
     Examples
     --------
     >>> import jax, numpyro, numpyro.distributions as dist
@@ -430,18 +82,12 @@ class ULA(EBMKernel):
     >>> mcmc.run(jax.random.key(0))
     """
 
-    def __init__(
-        self,
-        model: Callable | None = None,
-        potential_fn: Callable | None = None,
-        step_size: float = 0.01,
-        temperature: float = 1.0,
-        *,
-        init_strategy: Callable = init_to_uniform,
-    ) -> None:
-        super().__init__(model, potential_fn, init_strategy=init_strategy,
-                         adapt_step_size=False)
+    def __init__(self, model: Callable | None = None, potential_fn: Callable | None = None,
+                 step_size: float = 0.01, temperature: float = 1.0, *,
+                 init_strategy: Callable = init_to_uniform) -> None:
+        super().__init__(model, potential_fn, init_strategy=init_strategy)
         self._kernel = _kernels.ula(step_size, temperature)
+        self._target_accept_prob = self._kernel.target_acceptance_rate
 
 
 class MH(EBMKernel):
@@ -451,16 +97,24 @@ class MH(EBMKernel):
 
         \alpha(z \to z') = \min\Big(1, \frac{p(z')\,q(z \mid z')}{p(z)\,q(z' \mid z)}\Big)
 
+    A random-walk proposal's scale is adapted during warm-up inside ``MCMC`` as in
+    :func:`ebm_ppl.sample` (Robbins–Monro on :math:`\log s` towards
+    ``target_accept_prob``, :mod:`ebm_ppl.adaptation`).
+
     Parameters
     ----------
     model, potential_fn
         Exactly one: a NumPyro model or ``potential_fn(z) -> -log p(z)``.
     proposal
-        An :class:`ebm_ppl.kernels.Proposal` (Hastings term from its ``log_prob_fn``
-        unless symmetric), or a positive float :math:`s`: the random walk
-        :math:`z' = z + s\,\xi` on every unconstrained leaf
-        (:func:`ebm_ppl.kernels.random_walk`). Used as given: NumPyro's warm-up does
-        not adapt it.
+        An :class:`ebm_ppl.kernels.Proposal`, or a positive float :math:`s`: the random
+        walk :math:`z' = z + s\,\xi` on every unconstrained leaf (default 0.1).
+    step_size
+        NumPyro-style name of the random-walk scale :math:`s` (give this or a number
+        ``proposal``, not both).
+    adapt_step_size
+        Adapt the scale during warm-up (default True; only proposals with a scale).
+    target_accept_prob
+        Target of the adaptation (0.234, optimal for random walks in high dimension).
     init_strategy
         NumPyro init strategy for a model.
 
@@ -469,110 +123,105 @@ class MH(EBMKernel):
     TypeError
         If ``proposal`` is neither a Proposal nor a number.
     ValueError
-        If a scale ``proposal`` is not a positive finite number.
+        If a scale is not a positive finite number, or both ``proposal`` and
+        ``step_size`` are given as scales.
     """
 
-    def __init__(
-        self,
-        model: Callable | None = None,
-        potential_fn: Callable | None = None,
-        proposal: _kernels.Proposal | float = 0.1,
-        *,
-        init_strategy: Callable = init_to_uniform,
-    ) -> None:
-        super().__init__(model, potential_fn, init_strategy=init_strategy,
-                         adapt_step_size=False)
+    def __init__(self, model: Callable | None = None, potential_fn: Callable | None = None,
+                 proposal: _kernels.Proposal | float | None = None, *,
+                 step_size: float | None = None, adapt_step_size: bool = True,
+                 target_accept_prob: float = 0.234,
+                 init_strategy: Callable = init_to_uniform) -> None:
+        super().__init__(model, potential_fn, init_strategy=init_strategy)
+        _check_target(target_accept_prob)
+        if step_size is not None and proposal is not None:
+            raise ValueError(
+                "MH takes the random-walk scale as proposal or as step_size, got both "
+                f"(proposal={proposal!r}, step_size={step_size!r})"
+            )
+        proposal = step_size if proposal is None else proposal
+        proposal = 0.1 if proposal is None else proposal
         if isinstance(proposal, _kernels.Proposal):
-            self._kernel = _kernels.mh(proposal, adapt_scale=False)
+            kernel = _kernels.mh(proposal)
         elif isinstance(proposal, (int, float)) and not isinstance(proposal, bool) or (
             hasattr(proposal, "shape") and jnp.shape(proposal) == ()
         ):
-            check_positive("proposal", proposal)
-            self._kernel = _kernels.random_walk(proposal)
+            if not _is_traced(proposal):
+                check_positive("proposal", proposal)
+            kernel = _kernels.random_walk(proposal)
         else:
             raise TypeError(
                 "proposal must be an ebm_ppl.kernels.Proposal or a positive float "
                 f"(random-walk scale), got {type(proposal).__name__}"
             )
-
-
-def _algorithm_name(algorithm: Any) -> tuple[str, Any]:
-    """``(name, blackjax top-level API)`` of a BlackJAX algorithm or its name."""
-    if isinstance(algorithm, str):
-        api = getattr(blackjax, algorithm, None)
-        if algorithm.startswith("_") or not isinstance(api, blackjax.GenerateSamplingAPI):
-            raise ValueError(
-                "algorithm must name a BlackJAX sampling algorithm (e.g. 'nuts', 'hmc', "
-                f"'mala', 'barker', 'rmh'), got {algorithm!r}"
-            )
-        return algorithm, api
-    for name in dir(blackjax):
-        if getattr(blackjax, name, None) is algorithm and not name.startswith("_"):
-            return name, algorithm
-    if hasattr(algorithm, "differentiable") and hasattr(algorithm, "init"):
-        module = getattr(algorithm.init, "__module__", "custom").rsplit(".", 1)[-1]
-        return module, algorithm
-    raise TypeError(
-        "algorithm must be a BlackJAX top-level sampling API (blackjax.nuts, blackjax.mala, "
-        f"...) or its name, got {type(algorithm).__name__}"
-    )
-
-
-class _InfoNormaliser(NamedTuple):
-    acceptance_rate: Array
-    is_divergent: Array
-
-
-def _normalise_info(info: Any, state: Any) -> _InfoNormaliser:
-    rate = getattr(info, "acceptance_rate", None)
-    rate = jnp.asarray(1.0 if rate is None else rate, jnp.result_type(float))
-    finite = jnp.isfinite(rate) & tree_all_finite(state.position)
-    divergent = jnp.asarray(getattr(info, "is_divergent", False), bool) | ~finite
-    return _InfoNormaliser(jnp.where(finite, rate, 0.0), divergent)
+        self._kernel = kernel
+        self._scheme = kernel.adaptation if adapt_step_size else "none"
+        self._target_accept_prob = target_accept_prob
 
 
 class BlackJAXKernel(EBMKernel):
     r"""Any BlackJAX sampling algorithm as a NumPyro :class:`~numpyro.infer.mcmc.MCMCKernel`.
 
-    ``mala``, ``hmc``, ``nuts`` and ``barker`` go through the ebm_ppl adapters
-    (:mod:`ebm_ppl.kernels`: NaN proposals reported as divergent); any other BlackJAX
-    top-level API (``blackjax.rmh``, ``blackjax.ghmc``...) is called as
-    ``algorithm(logdensity_fn, **params)`` and its ``init``/``step`` used directly.
+    A drop-in for NumPyro's ``HMC``, ``NUTS`` and ``BarkerMH``: same arguments, same
+    meanings, same defaults, same state fields. ``"hmc"`` takes
+    :math:`\lceil \tau/\epsilon \rceil` leapfrog steps for a trajectory length
+    :math:`\tau` (:mod:`ebm_ppl.numpyro.hmc`), or a fixed ``num_steps``; ``"nuts"`` is
+    BlackJAX's multinomial NUTS; ``"mala"`` and ``"barker"`` are BlackJAX's; any other
+    algorithm (``blackjax.ghmc``, ``blackjax.mclmc``...) goes through
+    :func:`ebm_ppl.kernels.from_blackjax` with its ``**params``.
 
     Parameters
     ----------
     algorithm
-        A BlackJAX top-level API (``blackjax.nuts``) or its name (``"nuts"``).
+        A BlackJAX top-level algorithm (``blackjax.nuts``) or its name (``"nuts"``).
     model, potential_fn
         Exactly one: a NumPyro model or ``potential_fn(z) -> -log p(z)``.
+    step_size
+        Initial step size (1.0 for hmc/nuts/mala/barker, as NumPyro).
+    inverse_mass_matrix
+        Initial inverse mass matrix, 1-D (diagonal) or 2-D (dense); identity if None.
+    adapt_step_size, adapt_mass_matrix
+        What warm-up tunes (NumPyro's defaults: both, where the algorithm has them).
+        Step size alone is dual averaging; with the mass matrix it is Stan's windows.
+    dense_mass
+        ``True`` for a dense mass matrix (adapted as such), ``False`` for a diagonal
+        one; a list of site groups is accepted when it is one group of all sites
+        (= ``True``) or empty (= ``False``); block-diagonal structures raise.
+    target_accept_prob
+        Target acceptance rate of the warm-up (0.8 for HMC/NUTS, 0.574 for MALA and
+        Barker, see :data:`~ebm_ppl.kernels.from_blackjax.WARMUPS`); may be traced.
+    trajectory_length
+        HMC only: :math:`\tau` (default :math:`2\pi`). Accepted and ignored by NUTS, as
+        by NumPyro's NUTS.
+    num_steps
+        HMC only: a fixed number of leapfrog steps instead of ``trajectory_length``
+        (BlackJAX's name ``num_integration_steps`` is accepted too).
+    step_size_jitter
+        HMC only: each transition uses step size :math:`\epsilon (1 + j u)`,
+        :math:`u \sim U(-1, 1)` (default 0), against resonant trajectory lengths.
+    max_tree_depth
+        NUTS only: maximum tree depth (default 10), or a ``(warmup, sampling)`` pair.
+        BlackJAX's name ``max_num_doublings`` is accepted too.
+    find_heuristic_step_size
+        Start warm-up from Hoffman & Gelman's doubling/halving step-size search.
+    forward_mode_differentiation
+        Compute gradients in forward mode (``jax.jacfwd``), for models with
+        ``lax.while_loop``.
+    regularize_mass_matrix
+        Must be True: the shared warm-up always shrinks the estimate towards
+        :math:`10^{-3} I` with weight :math:`5/(n + 5)` (Stan's and NumPyro's rule).
     init_strategy
         NumPyro init strategy for a model.
-    adapt_step_size
-        Adapt ``step_size`` by dual averaging during ``num_warmup`` (default True).
-        The mass matrix is not adapted (identity unless ``inverse_mass_matrix`` given).
-    target_accept_prob
-        Target of the adaptation; default 0.8 for HMC/NUTS (and other algorithms),
-        0.574 for MALA and Barker.
     **params
-        Hyper-parameters of the algorithm. ``step_size`` defaults to 1.0 (the start of
-        the adaptation, as in NumPyro) for ``mala``, ``hmc``, ``nuts``, ``barker``;
-        ``hmc`` needs ``num_integration_steps``.
+        Further hyper-parameters of the BlackJAX algorithm, by BlackJAX's names.
 
-    Notes
-    -----
-    Dual averaging on :math:`x = \log h` (Hoffman & Gelman 2014, eq. 6):
-
-    .. math::
-
-        x_{t+1} = \mu - \frac{\sqrt t}{\gamma (t + t_0)} \sum_{s \le t} (\delta - \alpha_s),
-        \qquad \bar x_{t+1} = t^{-\kappa} x_{t+1} + (1 - t^{-\kappa}) \bar x_t,
-
-    with :math:`\mu = \log(10 h_0)`, :math:`\gamma = 0.05`, :math:`t_0 = 10`,
-    :math:`\kappa = 0.75` (BlackJAX defaults); sampling uses :math:`e^{\bar x}`.
-
-    References
-    ----------
-    Hoffman & Gelman (2014), https://arxiv.org/abs/1111.4246
+    Raises
+    ------
+    ValueError
+        For an argument that has no meaning for the chosen algorithm (the message says
+        why), or an invalid value.
+    TypeError
+        For an unknown algorithm or an unknown or missing BlackJAX parameter.
 
     Examples
     --------
@@ -580,9 +229,9 @@ class BlackJAXKernel(EBMKernel):
     >>> from numpyro.infer import MCMC
     >>> def model():
     ...     numpyro.sample("x", dist.Normal(0.0, 1.0))
-    >>> mcmc = MCMC(BlackJAXKernel("nuts", model), num_warmup=50, num_samples=50,
-    ...             progress_bar=False)
-    >>> mcmc.run(jax.random.key(0))
+    >>> mcmc = MCMC(BlackJAXKernel("nuts", model, dense_mass=True), num_warmup=50,
+    ...             num_samples=50, progress_bar=False)
+    >>> mcmc.run(jax.random.key(0), extra_fields=("num_steps", "adapt_state.step_size"))
     """
 
     def __init__(
@@ -591,51 +240,173 @@ class BlackJAXKernel(EBMKernel):
         model: Callable | None = None,
         potential_fn: Callable | None = None,
         *,
-        init_strategy: Callable = init_to_uniform,
+        step_size: float | None = None,
+        inverse_mass_matrix: Any = None,
         adapt_step_size: bool = True,
+        adapt_mass_matrix: bool | None = None,
+        dense_mass: bool | Sequence = False,
         target_accept_prob: float | None = None,
+        trajectory_length: Any = _UNSET,
+        num_steps: int | None = None,
+        step_size_jitter: float = 0.0,
+        max_tree_depth: int | tuple[int, int] | None = None,
+        find_heuristic_step_size: bool = False,
+        forward_mode_differentiation: bool = False,
+        regularize_mass_matrix: bool = True,
+        kinetic_fn: Callable | None = None,
+        init_strategy: Callable = init_to_uniform,
         **params: Any,
     ) -> None:
-        name, api = _algorithm_name(algorithm)
-        super().__init__(model, potential_fn, init_strategy=init_strategy,
-                         adapt_step_size=adapt_step_size,
-                         target_accept_prob=target_accept_prob)
+        super().__init__(model, potential_fn, init_strategy=init_strategy)
+        api, name = resolve_algorithm(algorithm)
         self._name = name
-        self._api = api
-        self._adaptable = True
-        if name in _ADAPTED:
-            params = {"step_size": 1.0, **params}
-            try:
-                self._kernel = _ADAPTED[name](**params)
-            except TypeError as err:
-                raise TypeError(f"bad parameters for BlackJAX {name!r}: {err}") from err
-            return
-        if "step_size" in params:
-            check_positive("step_size", params["step_size"])
-        self._params = params
-        numeric = {"step_size": jnp.asarray(params["step_size"], jnp.result_type(float))} \
-            if "step_size" in params else {}
-        # A descriptive Kernel (not stepped directly): name, parameters, target.
-        self._kernel = Kernel(
-            name=name, init_fn=api.init, kernel_fn=api.build_kernel,
-            parameters=numeric, target_acceptance_rate=0.8,
+        _check_target(target_accept_prob)
+        if kinetic_fn is not None:
+            raise ValueError(
+                "kinetic_fn has no meaning for BlackJAXKernel: BlackJAX's integrators use "
+                "the Gaussian kinetic energy of inverse_mass_matrix; pass that instead"
+            )
+        if not regularize_mass_matrix:
+            raise ValueError(
+                "regularize_mass_matrix=False is not supported: the shared warm-up "
+                "(ebm_ppl.adaptation) always shrinks the mass-matrix estimate towards "
+                "1e-3 I with weight 5/(n + 5), as Stan and NumPyro do by default"
+            )
+        has_mass = name in _MASS
+        if not has_mass:
+            _reject_mass_arguments(name, inverse_mass_matrix, adapt_mass_matrix, dense_mass)
+        self._dense_mass = dense_mass
+        kernel = self._build(api, name, step_size, inverse_mass_matrix, trajectory_length,
+                             num_steps, step_size_jitter, max_tree_depth, params)
+        if has_mass and dense_mass is True:
+            kernel = dataclasses.replace(kernel, dense_mass=True)
+        self._kernel = kernel
+        self._scheme, self._pin_step_size = _warmup_scheme(
+            kernel.adaptation, bool(adapt_step_size),
+            has_mass if adapt_mass_matrix is None else bool(adapt_mass_matrix),
+        )
+        self._target_accept_prob = kernel.target_acceptance_rate \
+            if target_accept_prob is None else target_accept_prob
+        self._heuristic_step_size = bool(find_heuristic_step_size)
+        if self._heuristic_step_size and "step_size" not in kernel.parameters:
+            raise ValueError(
+                f"find_heuristic_step_size has no meaning for {name}: it has no step size"
+            )
+        self._forward_mode = bool(forward_mode_differentiation)
+
+    def _build(self, api, name, step_size, inverse_mass_matrix, trajectory_length, num_steps,
+               step_size_jitter, max_tree_depth, params):
+        """The ebm_ppl kernel for NumPyro's arguments (see the class docstring)."""
+        if name not in ("hmc", "nuts", "mala", "barker", "barker_proposal"):
+            for arg, value in (("trajectory_length", trajectory_length),
+                               ("num_steps", num_steps), ("max_tree_depth", max_tree_depth)):
+                if value is not None and value is not _UNSET:
+                    raise ValueError(f"{arg} has no meaning for {name}; pass BlackJAX's "
+                                     "own parameters as keyword arguments")
+            if step_size is not None:
+                params = {"step_size": step_size, **params}
+            return from_blackjax(api, **params)
+        step_size = 1.0 if step_size is None else step_size
+        common = dict(step_size=step_size, **params)
+        if name in _MASS:
+            common["inverse_mass_matrix"] = inverse_mass_matrix
+        if name != "hmc":
+            if num_steps is not None or step_size_jitter:
+                raise ValueError(f"num_steps and step_size_jitter have no meaning for {name}: "
+                                 "they set HMC's fixed trajectory")
+        if name == "nuts":
+            depth = _tree_depth(max_tree_depth, common.pop("max_num_doublings", None))
+            if isinstance(depth, tuple):
+                self._sampling_static = None  # filled after the kernel is built
+                kernel = from_blackjax(api, max_num_doublings=depth[0], **common)
+                static = dict(kernel.static_parameters)
+                self._sampling_static = tuple(
+                    (k, depth[1] if k == "max_num_doublings" else v) for k, v in static.items()
+                )
+                return kernel
+            return from_blackjax(api, max_num_doublings=depth, **common)
+        if max_tree_depth is not None:
+            raise ValueError(f"max_tree_depth has no meaning for {name}: it bounds NUTS trees")
+        if name == "hmc":
+            fixed = common.pop("num_integration_steps", num_steps)
+            if fixed is not None:
+                if trajectory_length is not _UNSET and trajectory_length is not None:
+                    raise ValueError("give hmc num_steps or trajectory_length, not both")
+                return from_blackjax(api, num_integration_steps=fixed, **common)
+            if trajectory_length is None:
+                raise ValueError("hmc needs trajectory_length or num_steps, got neither")
+            length = DEFAULT_TRAJECTORY_LENGTH if trajectory_length is _UNSET \
+                else trajectory_length
+            if not _is_traced(length):
+                check_positive("trajectory_length", length)
+            scheme, target = WARMUPS["hmc"]
+            return from_blackjax(trajectory_hmc, trajectory_length=float(length)
+                                 if isinstance(length, int) else length,
+                                 step_size_jitter=float(step_size_jitter), adaptation=scheme,
+                                 target_acceptance_rate=target, **common)
+        if trajectory_length is not _UNSET and trajectory_length is not None:
+            raise ValueError(f"trajectory_length has no meaning for {name}: it takes one "
+                             "gradient step per transition")
+        return from_blackjax(api, **common)
+
+    def init(self, rng_key, num_warmup, init_params=None, model_args=(), model_kwargs=None):
+        """As :meth:`EBMKernel.init`; a list ``dense_mass`` is checked against the sites."""
+        if isinstance(self._dense_mass, (list, tuple)) and len(self._dense_mass) == 1:
+            self._kernel = dataclasses.replace(self._kernel, dense_mass=True)
+        state = super().init(rng_key, num_warmup, init_params, model_args, model_kwargs)
+        if isinstance(self._dense_mass, (list, tuple)):
+            _check_groups(self._dense_mass, state.z)
+        return state
+
+
+def _tree_depth(max_tree_depth: Any, max_num_doublings: Any) -> int | tuple[int, int]:
+    if max_tree_depth is not None and max_num_doublings is not None:
+        raise ValueError("give max_tree_depth or max_num_doublings (the same thing), not both")
+    depth = max_tree_depth if max_tree_depth is not None else max_num_doublings
+    depth = 10 if depth is None else depth
+    pair = isinstance(depth, (tuple, list))
+    values = tuple(depth) if pair else (depth,)
+    if len(values) not in (1, 2) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
+    ):
+        raise ValueError(
+            "max_tree_depth must be an integer >= 1 or a (warmup, sampling) pair of them, "
+            f"got {depth!r}"
+        )
+    return values if pair else values[0]
+
+
+def _reject_mass_arguments(name: str, inverse_mass_matrix: Any, adapt_mass_matrix: Any,
+                           dense_mass: Any) -> None:
+    given = [arg for arg, value in (("inverse_mass_matrix", inverse_mass_matrix is not None),
+                                    ("adapt_mass_matrix", bool(adapt_mass_matrix)),
+                                    ("dense_mass", bool(dense_mass))) if value]
+    if given:
+        raise ValueError(
+            f"{given[0]} has no meaning for {name}: BlackJAX's {name} takes no mass matrix "
+            "(use 'barker', 'hmc' or 'nuts' for a preconditioned sampler)"
         )
 
-    def _generic(self, logdensity_fn: LogDensityFn, step_size: Array | None = None) -> Any:
-        params = dict(self._params)
-        if step_size is not None and "step_size" in params:
-            params["step_size"] = step_size
-        return self._api(logdensity_fn, **params)
 
-    def _inner_init(self, position: ArrayTree, logdensity_fn: LogDensityFn,
-                    rng_key: PRNGKey) -> Any:
-        if self._name in _ADAPTED:
-            return super()._inner_init(position, logdensity_fn, rng_key)
-        return self._generic(logdensity_fn).init(position, rng_key)
+def _warmup_scheme(scheme: str, adapt_step_size: bool, adapt_mass_matrix: bool
+                   ) -> tuple[str, bool]:
+    """``(scheme, pin_step_size)`` for NumPyro's two adaptation flags."""
+    if scheme == "window":
+        if adapt_mass_matrix:
+            return "window", not adapt_step_size
+        return ("step_size" if adapt_step_size else "none"), False
+    return (scheme if adapt_step_size else "none"), False
 
-    def _inner_step(self, rng_key: PRNGKey, inner: Any, logdensity_fn: LogDensityFn,
-                    step_size: Array) -> tuple[Any, Any]:
-        if self._name in _ADAPTED:
-            return super()._inner_step(rng_key, inner, logdensity_fn, step_size)
-        new, info = self._generic(logdensity_fn, step_size).step(rng_key, inner)
-        return new, _normalise_info(info, new)
+
+def _check_groups(groups: Sequence, z: Any) -> None:
+    """A list ``dense_mass`` must be empty or one group of every site."""
+    groups = [tuple(g) for g in groups]
+    sites = set(z) if isinstance(z, dict) else None
+    if not groups or (len(groups) == 1 and sites is not None and set(groups[0]) == sites):
+        return
+    raise ValueError(
+        "dense_mass as site groups supports one group of all sites (same as True) or [] "
+        f"(same as False); block-diagonal structures such as {groups!r} are not "
+        "implemented: pass dense_mass=True or False"
+    )
+
