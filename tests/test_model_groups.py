@@ -241,3 +241,15 @@ def test_ksd_test_and_summary_on_model_posterior():
     assert result.ksd_test is not None
     row = result.verdict[result.verdict["check"].str.startswith("KSD")].iloc[0]
     assert row["value"] != "n/a" and row["status"] != "n/a"
+
+
+@pytest.mark.slow  # matplotlib figures: ~5 s of CPU
+def test_report_shows_ksd_for_model_posterior(tmp_path):
+    """``report`` on a model posterior computes the KSD row (it was n/a)."""
+    pot = ebm_ppl.Potential.from_model(conjugate, Y_CONJ)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ebm_ppl.report(exact_posterior(100, seed=3), tmp_path, pot=pot)
+    markdown = (tmp_path / "report.md").read_text()
+    ksd_rows = [line for line in markdown.splitlines() if line.startswith("| KSD")]
+    assert ksd_rows and "n/a" not in ksd_rows[0]

@@ -52,6 +52,7 @@ def learned():
                         num_samples=1000, num_warmup=300, num_chains=4, seed=0)
 
 
+@pytest.mark.slow  # MCMC on the energy prior: ~8 s of CPU
 def test_groups_and_dims(learned):
     assert {"prior", "prior_predictive", "observed_data", "sample_stats_prior"} <= set(
         learned.groups()
@@ -63,6 +64,7 @@ def test_groups_and_dims(learned):
     np.testing.assert_array_equal(learned.observed_data["y"].values, np.zeros(N_OBS))
 
 
+@pytest.mark.slow  # MCMC on the energy prior: ~8 s of CPU
 def test_prior_predictive_closed_form(learned):
     r"""z ~ N(M, V0) by MCMC on its energy, y | z ~ N(z, S²) ancestrally:
     y ~ N(M, V0 + S²); w ~ N(M, V0) by MCMC. Means and variances by ESS-based z-scores
@@ -80,6 +82,7 @@ def test_prior_predictive_closed_form(learned):
     assert var_z_score(y0, M, V0) > z_max
 
 
+@pytest.mark.slow  # MCMC on the energy prior: ~8 s of CPU
 def test_plot_ppc_on_prior(learned):
     az.plot_ppc(learned, group="prior", var_names=["y"], num_pp_samples=20)
 
