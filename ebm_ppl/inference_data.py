@@ -22,10 +22,13 @@ with warnings.catch_warnings():
     import arviz as az
 
 __all__ = [
-    "az",
-    "sampler_state_dataset",
+    "concat_draws",
+    "position_names",
+    "read_config",
+    "run_attrs",
+    "to_inference_data",
     "training_inference_data",
-    "concat_draws", "position_names", "to_inference_data", "run_attrs", "read_config"]
+]
 
 CONFIG_ATTR = "ebm_ppl_config"
 
@@ -155,25 +158,6 @@ def concat_draws(*runs: az.InferenceData) -> az.InferenceData:
     if hasattr(runs[-1], "sampler_state"):
         joined.add_groups({"sampler_state": runs[-1].sampler_state})
     return joined
-
-
-def sampler_state_dataset(
-    states: Any, parameters: dict, key: Any, next_step: int, kernel_name: str
-) -> Any:
-    """Final sampler state as an xarray Dataset (netCDF-safe) for ``resume``."""
-    variables = {}
-    for prefix, tree in (("state", states), ("parameter", parameters)):
-        for i, leaf in enumerate(jax.tree.leaves(tree)):
-            arr = np.asarray(leaf)
-            name = f"{prefix}_{i}"
-            dims = ("chain", *[f"{name}_dim_{j}" for j in range(arr.ndim - 1)])
-            variables[name] = (dims, arr)
-    attrs = {
-        "key_data": repr(np.asarray(jax.random.key_data(key)).tolist()),
-        "next_step": int(next_step),
-        "kernel": kernel_name,
-    }
-    return xr.Dataset(variables, attrs=attrs)
 
 
 def training_inference_data(

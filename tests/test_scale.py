@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ebm_ppl
-from ebm_ppl import sampling
+from ebm_ppl.sampling import driver
 
 PRECISION = jnp.array([1.0, 4.0])
 
@@ -128,7 +128,7 @@ def test_thin_keeps_divergences_of_skipped_steps():
 
 def test_ctrl_c_returns_finished_chunks(monkeypatch):
     """KeyboardInterrupt during sampling returns the finished chunks with a warning."""
-    real = sampling._run_chunk
+    real = driver._run_chunk
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -137,7 +137,7 @@ def test_ctrl_c_returns_finished_chunks(monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sampling, "_run_chunk", flaky)
+    monkeypatch.setattr(driver, "_run_chunk", flaky)
     pot = ebm_ppl.Potential.from_energy(energy)
     with pytest.warns(RuntimeWarning, match="interrupted"):
         idata = ebm_ppl.sample(pot, ebm_ppl.kernels.ula(0.05), jnp.zeros(2), num_samples=100,
@@ -151,7 +151,7 @@ def test_ctrl_c_during_warmup_propagates(monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sampling, "_run_chunk", interrupt)
+    monkeypatch.setattr(driver, "_run_chunk", interrupt)
     pot = ebm_ppl.Potential.from_energy(energy)
     with pytest.raises(KeyboardInterrupt):
         ebm_ppl.sample(pot, ebm_ppl.kernels.ula(0.05), jnp.zeros(2), num_samples=10,

@@ -1,4 +1,6 @@
-"""Pre-flight checks of a target: warnings for legal but suspicious input."""
+"""Pre-flight checks of :func:`ebm_ppl.sample`: an error for a start outside the support,
+warnings for legal but suspicious input (a ULA step above the stability limit, an
+improper-looking target)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from ebm_ppl.errors import ImproperTargetWarning, StepSizeWarning
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.potential import Potential
 
-__all__ = ["warn_suspicious"]
+__all__ = ["warn_suspicious", "check_finite_start"]
 
 #: Power-iteration steps for the largest Hessian eigenvalue at init.
 _POWER_ITERATIONS = 30
@@ -71,4 +73,25 @@ def warn_suspicious(pot: Potential, kernel: Kernel, position: ArrayTree) -> None
             "term or check the sign of the energy)",
             ImproperTargetWarning,
             stacklevel=3,
+        )
+
+
+@jax.jit
+def _value_and_grad_batch(pot: Potential, positions: ArrayTree) -> tuple[Array, ArrayTree]:
+    return jax.vmap(jax.value_and_grad(pot.logdensity_fn))(positions)
+
+
+def check_finite_start(pot: Potential, positions: ArrayTree) -> None:
+    """Raise ``ValueError`` naming the chains whose initial log density or gradient is
+    not finite."""
+    logdensity, grad = _value_and_grad_batch(pot, positions)
+    grad_ok = [jnp.all(jnp.isfinite(g.reshape(g.shape[0], -1)), axis=1)
+               for g in jax.tree.leaves(grad)]
+    ok = np.array(jnp.isfinite(logdensity) & jnp.all(jnp.stack(grad_ok), axis=0))
+    if not ok.all():
+        bad = np.flatnonzero(~ok).tolist()
+        values = np.asarray(logdensity)[bad].tolist()
+        raise ValueError(
+            f"the log density or its gradient is not finite at the initial position of "
+            f"chain(s) {bad} (log density {values}); start inside the support"
         )

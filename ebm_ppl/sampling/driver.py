@@ -1,0 +1,236 @@
+"""The chunk driver of :func:`ebm_ppl.sample`: ``vmap`` (chains) × ``lax.scan`` (draws).
+
+* Chains run under ``jax.vmap`` over a batch of kernels (one kernel per chain, so that
+  each chain adapts its own step size); steps run under ``jax.lax.scan`` in chunks of a
+  fixed number of draws. The Python loop is over chunks only: it moves the progress bar,
+  streams draws to host memory, and lets Ctrl-C keep what was finished.
+* The random key of chain ``c`` at step ``s`` is ``split(fold_in(key, s))[c]``: draws do
+  not depend on the chunk size or the device count, and a run can be resumed bitwise.
+* Kernels and potentials are pytrees whose numbers are traced: a second call with the
+  same potential function, kernel type and shapes reuses the compiled chunk, whatever
+  the seed, init, step size, parameter values, ``num_samples`` or ``num_warmup`` (the
+  warm-up schedule is traced, and the last partial chunk is skipped with ``lax.cond``
+  rather than compiled at another length). ``thin == 1`` has its own one-step path;
+  all ``thin > 1`` share one compilation.
+* Where the chains live (devices, processes) is :mod:`ebm_ppl.sampling.distributed`'s
+  business: the driver only places the set-up chains and gathers each chunk's draws.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ebm_ppl import adaptation
+from ebm_ppl._types import Array, ArrayTree, PRNGKey
+from ebm_ppl.adaptation import AdaptationState
+from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.chains import init_chains, step_chains
+from ebm_ppl.potential import Potential
+from ebm_ppl.sampling.distributed import gather
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "SAMPLE", "Phase", "init_chains_and_kernels", "run_phase",
+           "step_size_stat", "per_chain_kernels", "progress_bar"]
+
+#: Draws per compiled chunk (progress-bar granularity; fixed so that the number of
+#: draws never changes the compiled code).
+DEFAULT_CHUNK_SIZE = 100
+#: The ``scheme`` of chunks that do not adapt (sampling, or warm-up with ``adapt=False``).
+SAMPLE = "sample"
+
+_STAT_NAMES = {
+    "acceptance_rate": "acceptance_rate",
+    "is_divergent": "diverging",
+    "energy": "energy",
+    "num_integration_steps": "n_steps",
+    "tree_depth": "tree_depth",
+}
+
+
+def per_chain_kernels(kernel: Kernel, position: ArrayTree, num_chains: int) -> Kernel:
+    """``kernel`` with its defaults filled in for ``position`` and every numeric
+    hyper-parameter broadcast to a leading chain axis (one kernel per chain)."""
+    kernel = kernel.with_defaults(position)
+    return jax.tree.map(
+        lambda leaf: jnp.broadcast_to(jnp.asarray(leaf), (num_chains, *jnp.shape(leaf))), kernel
+    )
+
+
+@partial(jax.jit, static_argnames=("scheme",))
+def init_chains_and_kernels(
+    kernel: Kernel, pot: Potential, positions: ArrayTree, num_warmup: Array, *, scheme: str
+) -> tuple[Any, Kernel, AdaptationState | None]:
+    """Kernel states, per-chain kernels and (unless ``scheme == SAMPLE``) warm-up states."""
+    num_chains = jax.tree.leaves(positions)[0].shape[0]
+    states = init_chains(kernel, pot.logdensity_fn, positions)
+    kernels = per_chain_kernels(kernel, jax.tree.map(lambda x: x[0], positions), num_chains)
+    warmup = None
+    if scheme != SAMPLE:
+        warmup = jax.vmap(partial(adaptation.init, scheme=scheme), (0, 0, None))(
+            kernels, positions, num_warmup
+        )
+    return states, kernels, warmup
+
+
+def step_size_stat(kernels: Kernel, num_chains: int) -> Array:
+    """Per-chain step size (random-walk scale for MH, NaN when the kernel has none)."""
+    step_size = kernels.step_size
+    if step_size is None:
+        return jnp.full((num_chains,), jnp.nan)
+    return step_size
+
+
+def _chain_keys(key: PRNGKey, step: Array, num_chains: int) -> PRNGKey:
+    """Keys of all chains at global step ``step`` (independent of chunking/devices)."""
+    return jax.random.split(jax.random.fold_in(key, step), num_chains)
+
+
+def _summarise_info(infos: Any) -> dict[str, Array]:
+    """Keep the stats ArviZ knows from a kernel info (one step, all chains)."""
+    return {stat: getattr(infos, field) for field, stat in _STAT_NAMES.items()
+            if hasattr(infos, field)}
+
+
+def _merge_thin(acc: dict[str, Array], new: dict[str, Array], j: Array) -> dict[str, Array]:
+    """Combine stats of thinned steps: mean acceptance, any divergence, last others."""
+    out = {}
+    for name, value in new.items():
+        if name == "acceptance_rate":
+            out[name] = acc[name] + (value - acc[name]) / (j + 1)
+        elif name == "diverging":
+            out[name] = acc[name] | value
+        else:
+            out[name] = value
+    return out
+
+
+def _transitions(kernels, pot, states, key, base_step, thin, num_chains):
+    """``thin`` transitions of all chains (one when ``thin`` is None) and their stats."""
+    def one(states, step):
+        new_states, info = step_chains(kernels, pot.logdensity_fn, states,
+                                       _chain_keys(key, step, num_chains), kernel_axis=0)
+        return new_states, _summarise_info(info)
+
+    if thin is None:
+        return one(states, base_step)
+    struct = jax.eval_shape(one, states, base_step)[1]
+
+    def body(j, inner):
+        states, stats = inner
+        new_states, new_stats = one(states, base_step + j)
+        return new_states, _merge_thin(stats, new_stats, j)
+
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), struct)
+    return jax.lax.fori_loop(0, thin, body, (states, zeros))
+
+
+@partial(jax.jit, static_argnames=("chunk_size", "scheme"))
+def _run_chunk(
+    kernels: Kernel,
+    pot: Potential,
+    states: Any,
+    warmup: AdaptationState | None,
+    key: PRNGKey,
+    first_step: Array,
+    num_valid: Array,
+    thin: Array | None,
+    *,
+    chunk_size: int,
+    scheme: str,
+):
+    """Run ``chunk_size`` draws (``thin`` kernel steps each) of all chains.
+
+    ``scheme`` is :data:`SAMPLE` (no adaptation) or the warm-up scheme of the kernel.
+    ``thin=None`` means one step per draw (no inner loop); any other value is traced, so
+    all thinning factors > 1 share one compilation. Draws with index ``>= num_valid``
+    (the padding of a last, partial chunk) are skipped by ``lax.cond``.
+    """
+    num_chains = jax.tree.leaves(states)[0].shape[0]
+
+    def advance(carry, index):
+        states, kernels, warmup = carry
+        base_step = first_step + index * (1 if thin is None else thin)
+        new_states, stats = _transitions(kernels, pot, states, key, base_step, thin, num_chains)
+        out = {"position": new_states.position, "lp": new_states.logdensity, **stats}
+        new_kernels, new_warmup = kernels, warmup
+        if scheme != SAMPLE:
+            out["step_size"] = step_size_stat(kernels, num_chains)  # sampling: added once
+            new_kernels, new_warmup = jax.vmap(partial(adaptation.update, scheme=scheme))(
+                kernels, warmup, new_states.position, stats["acceptance_rate"]
+            )
+        return (new_states, new_kernels, new_warmup), out
+
+    def draw(carry, index):
+        out_struct = jax.eval_shape(advance, carry, index)[1]
+
+        def skip(carry, index):  # padding draws of the last chunk: no compute
+            return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_struct)
+
+        return jax.lax.cond(index < num_valid, advance, skip, carry, index)
+
+    carry, draws = jax.lax.scan(draw, (states, kernels, warmup), jnp.arange(chunk_size))
+    return (*carry, draws)
+
+
+class Phase:
+    """Where a phase (warm-up or sampling) runs: its key, first global step, length,
+    thinning, chunk size, scheme, and whether its draws are kept on the host."""
+
+    def __init__(self, key: PRNGKey, first_step: int, num_draws: int, thin: int,
+                 chunk_size: int, scheme: str, keep: bool) -> None:
+        self.key, self.first_step, self.num_draws, self.thin = key, first_step, num_draws, thin
+        self.chunk_size, self.scheme, self.keep = chunk_size, scheme, keep
+
+
+def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup: Any,
+              bar: Any, postprocess: Any):
+    """Loop over chunks of one phase.
+
+    Returns ``(states, kernels, warmup, collected, done, interrupted)``: the final
+    carry, the host-side ``(draw, chain, ...)`` chunks (when ``phase.keep``), the
+    number of draws done and whether Ctrl-C stopped the loop.
+    """
+    collected: list[dict[str, np.ndarray]] = []
+    chunk = phase.chunk_size
+    num_chunks = math.ceil(phase.num_draws / chunk) if phase.num_draws else 0
+    thin = None if phase.thin == 1 else jnp.asarray(phase.thin)
+    done, interrupted = 0, False
+    try:
+        for _ in range(num_chunks):
+            n_valid = min(chunk, phase.num_draws - done)
+            states, kernels, warmup, draws = _run_chunk(
+                kernels, pot, states, warmup, phase.key,
+                jnp.asarray(phase.first_step + done * phase.thin), jnp.asarray(n_valid), thin,
+                chunk_size=chunk, scheme=phase.scheme,
+            )
+            if phase.keep:
+                if postprocess is not None:
+                    draws["position"] = postprocess(draws["position"])
+                # to host (all processes' chains) first, then slice: a device-side slice
+                # would compile per length
+                host = gather(draws)
+                collected.append(jax.tree.map(lambda a, n=n_valid: a[:n], host))
+            else:
+                jax.block_until_ready(states)
+            done += n_valid
+            if bar is not None:
+                bar.update(n_valid * phase.thin)  # the bar counts kernel steps
+                rate = host["acceptance_rate"] if phase.keep \
+                    else gather(draws["acceptance_rate"])
+                bar.set_postfix(acc=f"{float(np.mean(rate[:n_valid])):.2f}", refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+    return states, kernels, warmup, collected, done, interrupted
+
+
+def progress_bar(enabled: bool, total: int, name: str) -> Any:
+    """A tqdm bar counting kernel steps, or None."""
+    if not enabled:
+        return None
+    return tqdm(total=total, desc=name, unit="step", leave=True)
