@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from ebm_ppl import kernels
+
 __all__ = [
     "ALPHA",
     "critical_z",
@@ -94,14 +96,8 @@ def gaussian_ula_covariance(hessian: np.ndarray, step_size: float, temperature: 
 
 
 def _run_chains(kernel, positions, rng_key, logdensity_fn, num_steps):
-    num_chains = positions.shape[0]
-    states = jax.vmap(lambda x: kernel.init(x, logdensity_fn))(positions)
-
-    def body(states, key):
-        keys = jax.random.split(key, num_chains)
-        return jax.vmap(lambda k, s: kernel.step(k, s, logdensity_fn))(keys, states)
-
-    return jax.lax.scan(body, states, jax.random.split(rng_key, num_steps))
+    return kernels.run_chains(kernel, logdensity_fn, positions,
+                              jax.random.split(rng_key, num_steps))
 
 
 #: Compiled once per (kernel type, log density, shapes, num_steps): the kernel is a pytree
@@ -110,7 +106,8 @@ _run_chains_jit = jax.jit(_run_chains, static_argnames=("logdensity_fn", "num_st
 
 
 def run_chains(kernel, logdensity_fn, positions, rng_key, num_steps: int):
-    """Run ``num_steps`` of ``kernel`` on a batch of chains with ``vmap`` x ``lax.scan``.
+    """``ebm_ppl.kernels.run_chains`` for ``num_steps`` steps, compiled: the key of step
+    ``t`` is ``split(rng_key, num_steps)[t]``, split again into one key per chain.
 
     Returns the final states and the stacked infos ``(num_steps, num_chains, ...)``.
     """

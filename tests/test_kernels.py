@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -323,6 +324,11 @@ def test_kernel_factories_reject_bad_other_arguments():
         kernels.independent(3.0)
     with pytest.raises(TypeError, match="proposal must be an ebm_ppl.kernels.Proposal"):
         kernels.mh(lambda key, x: x)
+    with pytest.raises(TypeError, match=r"random_walk\(scale\) and independent\(distribution\) "
+                       "already return MH kernels"):
+        kernels.mh(kernels.mala(0.1))
+    with pytest.raises(ValueError, match="inverse_mass_matrix must be a 1-D diagonal"):
+        kernels.nuts(0.1, inverse_mass_matrix=jnp.ones((2, 3)))
     with pytest.raises(ValueError, match="asymmetric Proposal needs log_prob_fn"):
         Proposal(sample_fn=_independent_sample, params=None)
 
@@ -386,3 +392,66 @@ def test_kernels_finite_and_reproducible_property(dim, name, seed, spread):
     assert first.position.dtype == jnp.float32
     assert np.all(np.isfinite(np.asarray(first.position)))
     np.testing.assert_array_equal(np.asarray(first.position), np.asarray(second.position))
+
+
+# ------------------------------------------------------------------ 7. MH of MH, MALA
+def test_mh_of_an_mh_kernel_returns_it():
+    """``mh(random_walk(s))`` is ``random_walk(s)`` (issue 13); options given to ``mh``
+    are applied to a rebuilt kernel on the same proposal."""
+    walk = kernels.random_walk(0.5)
+    assert kernels.mh(walk) is walk
+    imh = kernels.independent(dist.Normal(jnp.zeros(2), 2.0).to_event(1))
+    assert kernels.mh(imh) is imh
+    fixed = kernels.mh(walk, adapt_scale=False)
+    assert fixed.adaptation == "none" and walk.adaptation == "scale"
+    assert float(fixed.scale) == 0.5
+    assert kernels.mh(walk, target_acceptance_rate=0.3).target_acceptance_rate == 0.3
+
+
+def test_kernel_scale_is_read_and_written_through_the_kernel():
+    """``Kernel.scale`` / ``with_scale`` reach the proposal's scale (dtype kept); kernels
+    without one report None and refuse ``with_scale``."""
+    walk = kernels.random_walk(0.5)
+    wider = walk.with_scale(2.0)
+    assert float(wider.scale) == 2.0 and float(walk.scale) == 0.5
+    assert wider.scale.dtype == walk.scale.dtype
+    assert kernels.mala(0.1).scale is None
+    with pytest.raises(ValueError, match="has no proposal scale"):
+        kernels.mala(0.1).with_scale(1.0)
+
+
+def test_mala_draws_equal_blackjax_mala():
+    """Our MALA (NaN-safe info) makes the draws of ``blackjax.mala`` for the same keys,
+    over 50 steps of 3 chains on the correlated Gaussian."""
+    step_size, num_steps = 0.4, 50
+    reference = blackjax.mala(gaussian_logdensity, step_size)
+    ours = kernels.mala(step_size)
+    keys = jax.random.split(jax.random.key(51), (num_steps, 3))
+    start = jnp.array([[0.0, 0.0], [1.0, -1.0], [2.0, 0.5]])
+
+    def run(init_fn, step_fn):
+        def body(states, step_keys):
+            return jax.vmap(step_fn)(step_keys, states)
+
+        return jax.lax.scan(body, jax.vmap(init_fn)(start), keys)
+
+    ref_states, ref_infos = jax.jit(lambda: run(reference.init, reference.step))()
+    our_states, our_infos = jax.jit(lambda: run(
+        lambda x: ours.init(x, gaussian_logdensity),
+        lambda k, s: ours.step(k, s, gaussian_logdensity)))()
+    np.testing.assert_allclose(our_states.position, ref_states.position, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(our_infos.is_accepted, ref_infos.is_accepted)
+    assert 0 < float(jnp.mean(our_infos.is_accepted)) < 1  # both branches exercised
+
+
+def test_run_chains_matches_explicit_keys():
+    """``run_chains`` with ``(T,)`` keys equals the same run with the ``(T, C)`` keys it
+    derives (``split(keys[t], C)``), and returns ``(T, C)`` infos."""
+    step_keys = jax.random.split(jax.random.key(52), 20)
+    start = jnp.zeros((4, 2))
+    kernel = kernels.mala(0.5)
+    a, infos = kernels.run_chains(kernel, gaussian_logdensity, start, step_keys)
+    explicit = jax.vmap(lambda k: jax.random.split(k, 4))(step_keys)
+    b, _ = kernels.run_chains(kernel, gaussian_logdensity, start, explicit)
+    np.testing.assert_array_equal(a.position, b.position)
+    assert infos.acceptance_rate.shape == (20, 4)

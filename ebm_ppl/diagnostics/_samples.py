@@ -13,6 +13,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array
+from ebm_ppl.inference_data import position_names
 from ebm_ppl.numpyro.groups import unconstrained_posterior
 from ebm_ppl.potential import Potential
 
@@ -48,8 +49,6 @@ def posterior_array(idata: Any, pot: Potential | None = None) -> np.ndarray:
     ValueError
         If a model's latent site is missing from the posterior.
     """
-    from ebm_ppl.inference_data import position_names
-
     post = idata.posterior
     names = list(post.data_vars)
     if pot is not None and pot.kind == "model":

@@ -18,17 +18,23 @@ where :math:`x_k` follows an MCMC transition leaving :math:`\pi_{\beta_k}` invar
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 
 from ebm_ppl._types import Array, PRNGKey
+from ebm_ppl._validation import as_key, check_int
+from ebm_ppl.errors import SamplingWarning
 from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.blackjax import hmc, mala
+from ebm_ppl.kernels.chains import run_chains
 from ebm_ppl.potential import Potential
 
-__all__ = ["AISResult", "ais_log_z", "annealing_schedule", "SCHEDULES"]
+__all__ = ["AISResult", "ais_log_z", "annealing_schedule", "SCHEDULES", "UNADJUSTED_KERNELS"]
 
 #: Built-in temperature schedules (or pass an increasing array from 0 to 1).
 SCHEDULES = ("sigmoid", "linear", "geometric")
@@ -37,6 +43,10 @@ SCHEDULES = ("sigmoid", "linear", "geometric")
 _SIGMOID_DELTA = 4.0
 #: Smallest positive β of the geometric schedule.
 _GEOMETRIC_START = 1e-4
+#: Kernels without a Metropolis correction: they do not leave each tempered target
+#: invariant, so AIS with them is biased by their discretisation error (Neal 2001 needs
+#: invariance).
+UNADJUSTED_KERNELS = ("ula", "mclmc", "sgld", "sghmc", "sgnht", "csgld")
 
 
 class AISResult(NamedTuple):
@@ -59,6 +69,9 @@ class AISResult(NamedTuple):
         The inverse temperatures :math:`\beta_0 = 0, \dots, \beta_K = 1`.
     positions
         Final positions (approximate draws from the target), ``(num_chains, ...)``.
+    num_dropped
+        Particles whose log weight was not finite (NaN/inf energy along the path): they
+        get weight 0 and are left out of ``log_z`` (a warning says how many).
     """
 
     log_z: float
@@ -68,11 +81,14 @@ class AISResult(NamedTuple):
     acceptance_rate: np.ndarray
     betas: np.ndarray
     positions: Array
+    num_dropped: int = 0
 
     def __str__(self) -> str:
+        dropped = f", {self.num_dropped} dropped" if self.num_dropped else ""
         return (
             f"AIS log Z = {self.log_z:.4f} ± {self.stderr:.4f} "
-            f"(ESS {self.ess:.0f}/{self.log_weights.shape[0]}, {len(self.betas) - 1} temps)"
+            f"(ESS {self.ess:.0f}/{self.log_weights.shape[0]}, {len(self.betas) - 1} temps"
+            f"{dropped})"
         )
 
 
@@ -84,9 +100,7 @@ def annealing_schedule(num_temps: int, schedule: str = "sigmoid") -> np.ndarray:
     * ``"sigmoid"``: :math:`\tilde\beta_k = \sigma(\delta(2k/K - 1))` rescaled to
       :math:`[0, 1]`, :math:`\delta = 4` (Grosse et al. 2013).
     """
-    if isinstance(num_temps, bool) or not isinstance(num_temps, (int, np.integer)) \
-            or num_temps < 1:
-        raise ValueError(f"num_temps must be an integer >= 1, got {num_temps!r}")
+    num_temps = check_int("num_temps", num_temps, 1)
     k = np.arange(num_temps + 1, dtype=float)
     if schedule == "linear":
         return k / num_temps
@@ -117,14 +131,20 @@ def _resolve_shape(pot: Potential, base: Any, shape: tuple[int, ...] | None) -> 
 
 
 def _resolve_kernel(kernel: str | Kernel, step_size: float, num_integration_steps: int) -> Kernel:
-    from ebm_ppl import kernels
-
     if isinstance(kernel, Kernel):
+        if kernel.name in UNADJUSTED_KERNELS:
+            warnings.warn(
+                f"kernel {kernel.name!r} has no Metropolis correction, so it does not leave "
+                "each tempered target invariant and the AIS estimate of log Z is biased by "
+                "its step size; use 'mala' or 'hmc' (exact for any step size)",
+                SamplingWarning,
+                stacklevel=3,
+            )
         return kernel
     if kernel == "mala":
-        return kernels.mala(step_size)
+        return mala(step_size)
     if kernel == "hmc":
-        return kernels.hmc(step_size, num_integration_steps)
+        return hmc(step_size, num_integration_steps)
     raise ValueError(f"kernel must be 'mala', 'hmc' or an ebm_ppl.kernels kernel, got {kernel!r}")
 
 
@@ -216,26 +236,16 @@ def ais_log_z(
     >>> abs(res.log_z - jnp.log(2 * jnp.pi)) < 5 * res.stderr + 0.01
     Array(True, dtype=bool)
     """
-    import numpyro.distributions as dist
-
     if not isinstance(pot, Potential):
         raise TypeError(f"pot must be an ebm_ppl.Potential, got {type(pot).__name__}")
-    if isinstance(schedule, str):
-        betas = annealing_schedule(num_temps, schedule)
-    else:
-        betas = np.asarray(schedule, dtype=float)
-        if betas.ndim != 1 or betas.size < 2 or betas[0] != 0.0 or betas[-1] != 1.0 \
-                or np.any(np.diff(betas) <= 0):
-            raise ValueError("schedule array must increase strictly from 0 to 1")
-    for name, value in (("num_chains", num_chains), ("num_steps_per_temp", num_steps_per_temp),
-                        ("num_bootstrap", num_bootstrap)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    betas = _betas(schedule, num_temps)
+    num_chains = check_int("num_chains", num_chains, 1)
+    num_steps_per_temp = check_int("num_steps_per_temp", num_steps_per_temp, 1)
+    num_bootstrap = check_int("num_bootstrap", num_bootstrap, 1)
     if stderr_method not in ("delta", "bootstrap"):
         raise ValueError(f"stderr_method must be 'delta' or 'bootstrap', got {stderr_method!r}")
     shape = _resolve_shape(pot, base, shape)
-    if base is None:
-        base = dist.Normal(0.0, 1.0)
+    base = dist.Normal(0.0, 1.0) if base is None else base
     dist_shape = tuple(base.batch_shape) + tuple(base.event_shape)
     if dist_shape == shape:
         sample_shape = (num_chains,)
@@ -244,46 +254,21 @@ def ais_log_z(
     else:
         raise ValueError(f"base has shape {dist_shape}, expected () or the position shape {shape}")
     mcmc = _resolve_kernel(kernel, step_size, num_integration_steps)
-    key = jax.random.key(int(seed)) if isinstance(seed, (int, np.integer)) else seed
-    key_base, key_anneal, key_boot = jax.random.split(key, 3)
-
-    def log_base(x: Array) -> Array:
-        return jnp.sum(base.log_prob(x))
-
-    def log_ratio(x: Array) -> Array:
-        return pot.logdensity_fn(x) - log_base(x)
-
-    def transition(x: Array, beta: Array, rng_key: PRNGKey) -> tuple[Array, Array]:
-        def tempered(y: Array) -> Array:
-            return log_base(y) + beta * log_ratio(y)
-
-        state = mcmc.init(x, tempered)
-
-        def inner(state, k):
-            state, info = mcmc.step(k, state, tempered)
-            return state, info.acceptance_rate
-
-        state, acc = jax.lax.scan(inner, state, jax.random.split(rng_key, num_steps_per_temp))
-        return state.position, jnp.mean(acc)
-
-    @jax.jit
-    def run(betas: Array) -> tuple[Array, Array, Array]:
-        x0 = base.sample(key_base, sample_shape)
-
-        def body(carry, xs):
-            x, log_w = carry
-            beta_prev, beta, k = xs
-            log_w = log_w + (beta - beta_prev) * jax.vmap(log_ratio)(x)
-            x, acc = jax.vmap(transition, (0, None, 0))(x, beta, jax.random.split(k, num_chains))
-            return (x, log_w), jnp.mean(acc)
-
-        keys = jax.random.split(key_anneal, betas.shape[0] - 1)
-        init = (x0, jnp.zeros(num_chains, x0.dtype))
-        (x, log_w), acc = jax.lax.scan(body, init, (betas[:-1], betas[1:], keys))
-        return x, log_w, acc
-
-    positions, log_w, acc = run(jnp.asarray(betas, jnp.result_type(float)))
-    log_w = jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
+    key_base, key_anneal, key_boot = jax.random.split(as_key(seed), 3)
+    x0 = base.sample(key_base, sample_shape)
+    positions, log_w, acc = _anneal(pot, base, mcmc, x0, jnp.asarray(betas, x0.dtype),
+                                    key_anneal, num_steps_per_temp)
+    finite = jnp.isfinite(log_w)
+    num_dropped = int(num_chains - jnp.sum(finite))
+    if num_dropped:
+        warnings.warn(
+            f"{num_dropped} of {num_chains} AIS particles had a non-finite log weight "
+            "(NaN/inf energy or a divergent transition along the path) and were dropped; "
+            "check the energy, the base distribution and the kernel's step size",
+            SamplingWarning,
+            stacklevel=2,
+        )
+    log_w = jnp.where(finite, log_w, -jnp.inf)
     log_z = _log_mean_exp(log_w)
     rel = jnp.exp(log_w - jax.scipy.special.logsumexp(log_w)) * num_chains  # w / mean(w)
     ess = float(jnp.sum(rel) ** 2 / jnp.sum(rel**2))
@@ -300,4 +285,45 @@ def ais_log_z(
         acceptance_rate=np.asarray(acc),
         betas=np.asarray(betas),
         positions=positions,
+        num_dropped=num_dropped,
     )
+
+
+def _betas(schedule: str | Any, num_temps: int) -> np.ndarray:
+    if isinstance(schedule, str):
+        return annealing_schedule(num_temps, schedule)
+    betas = np.asarray(schedule, dtype=float)
+    if betas.ndim != 1 or betas.size < 2 or betas[0] != 0.0 or betas[-1] != 1.0 \
+            or np.any(np.diff(betas) <= 0):
+        raise ValueError("schedule array must increase strictly from 0 to 1")
+    return betas
+
+
+@jax.jit(static_argnames=("num_steps_per_temp",))
+def _anneal(pot: Potential, base: Any, mcmc: Kernel, x0: Array, betas: Array,
+            rng_key: PRNGKey, num_steps_per_temp: int) -> tuple[Array, Array, Array]:
+    """Run the particles along the path; returns final positions, log weights and the
+    mean acceptance rate at each temperature."""
+    num_chains = x0.shape[0]
+
+    def log_base(x: Array) -> Array:
+        return jnp.sum(base.log_prob(x))
+
+    def log_ratio(x: Array) -> Array:
+        return pot.logdensity_fn(x) - log_base(x)
+
+    def body(carry, xs):
+        x, log_w = carry
+        beta_prev, beta, key = xs
+        log_w = log_w + (beta - beta_prev) * jax.vmap(log_ratio)(x)
+
+        def tempered(y: Array) -> Array:
+            return log_base(y) + beta * log_ratio(y)
+
+        states, infos = run_chains(mcmc, tempered, x, jax.random.split(key, num_steps_per_temp))
+        return (states.position, log_w), jnp.mean(infos.acceptance_rate)
+
+    keys = jax.random.split(rng_key, betas.shape[0] - 1)
+    init = (x0, jnp.zeros(num_chains, x0.dtype))
+    (x, log_w), acc = jax.lax.scan(body, init, (betas[:-1], betas[1:], keys))
+    return x, log_w, acc

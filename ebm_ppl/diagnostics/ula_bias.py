@@ -14,11 +14,18 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import arviz as az
 import numpy as np
+import pandas as pd
 
 from ebm_ppl._types import ArrayLikeTree
+from ebm_ppl._validation import check_positive
 from ebm_ppl.diagnostics._samples import is_inference_data, posterior_array
+from ebm_ppl.diagnostics.ksd import ksd
+from ebm_ppl.kernels.blackjax import mala
+from ebm_ppl.kernels.ula import ula as ula_kernel
 from ebm_ppl.potential import Potential
+from ebm_ppl.sampling import sample
 
 __all__ = ["ULABiasResult", "ula_bias", "moment_errors", "REFERENCES"]
 
@@ -102,8 +109,6 @@ def moment_errors(draws: np.ndarray) -> dict[str, np.ndarray]:
         :math:`\mathrm{sd}/\sqrt{\mathrm{ESS}}` with ArviZ's ``ess(method="mean")`` of
         :math:`x` and of :math:`(x - \bar x)^2` respectively.
     """
-    from ebm_ppl.inference_data import az
-
     draws = np.asarray(draws, dtype=float)
     d = draws.shape[-1]
     mean = draws.mean(axis=(0, 1))
@@ -132,12 +137,41 @@ def _ratio_error(a: np.ndarray, sa: np.ndarray, b: np.ndarray, sb: np.ndarray) -
 
 
 def _ksd_of(idata: Any, pot: Potential, max_samples: int) -> float:
-    from ebm_ppl.diagnostics.ksd import ksd
-
     draws = posterior_array(idata, pot)
     per_chain = max(1, max_samples // draws.shape[0])
     thin = max(1, draws.shape[1] // per_chain)
     return ksd(draws[:, ::thin][:, :per_chain], pot).ksd
+
+
+def _bias_table(ref_name: str, m_ula: dict, m_ref: dict, m_half: dict | None) -> pd.DataFrame:
+    """Per-coordinate mean bias and relative variance bias with their Monte-Carlo errors
+    (Richardson: from the ULA runs at ``h`` and ``h/2``)."""
+    mean_bias = m_ula["mean"] - m_ref["mean"]
+    if ref_name == "richardson":
+        mean_bias_mcse = 2 * np.hypot(m_ula["mean_mcse"], m_half["mean_mcse"])
+        var_rel = 2 * (m_ula["var"] - m_half["var"]) / m_ref["var"]
+        var_rel_mcse = 2 * np.hypot(m_ula["var_mcse"], m_half["var_mcse"]) / np.abs(m_ref["var"])
+    else:
+        mean_bias_mcse = np.hypot(m_ula["mean_mcse"], m_ref["mean_mcse"])
+        var_rel = m_ula["var"] / m_ref["var"] - 1.0
+        var_rel_mcse = _ratio_error(m_ula["var"], m_ula["var_mcse"], m_ref["var"],
+                                    m_ref["var_mcse"])
+    table = pd.DataFrame({
+        "mean_ula": m_ula["mean"],
+        "mean_reference": m_ref["mean"],
+        "mean_bias": mean_bias,
+        "mean_bias_mcse": mean_bias_mcse,
+        "mean_bias_z": mean_bias / mean_bias_mcse,
+        "var_ula": m_ula["var"],
+        "var_reference": m_ref["var"],
+        "var_rel_bias": var_rel,
+        "var_rel_bias_mcse": var_rel_mcse,
+        "var_rel_bias_z": var_rel / var_rel_mcse,
+    })
+    if ref_name == "both":
+        table["var_rel_bias_richardson"] = 2 * (m_ula["var"] - m_half["var"]) / m_ref["var"]
+    table.index = [f"x[{i}]" for i in range(len(table))]
+    return table
 
 
 def ula_bias(
@@ -221,9 +255,6 @@ def ula_bias(
     >>> res = ula_bias(pot, 0.2, jnp.zeros(2), num_samples=2000)  # doctest: +SKIP
     >>> print(res)  # relative variance bias close to 2/(2-0.2) - 1 = 0.111  # doctest: +SKIP
     """
-    import ebm_ppl
-    from ebm_ppl._validation import check_positive
-
     if not isinstance(pot, Potential):
         raise TypeError(f"pot must be an ebm_ppl.Potential, got {type(pot).__name__}")
     check_positive("step_size", step_size)
@@ -237,19 +268,16 @@ def ula_bias(
     common = dict(num_samples=num_samples, num_warmup=num_warmup, num_chains=num_chains,
                   progress=progress)
     if ula is None:
-        ula = ebm_ppl.sample(pot, ebm_ppl.kernels.ula(step_size), init, seed=seed, **common)
+        ula = sample(pot, ula_kernel(step_size), init, seed=seed, **common)
     if ref_name in ("mala", "both"):
-        ref_idata = ebm_ppl.sample(
-            pot, ebm_ppl.kernels.mala(step_size), init, seed=seed + 1, adapt=True, **common
-        )
+        ref_idata = sample(pot, mala(step_size), init, seed=seed + 1, adapt=True, **common)
     half = None
     if ref_name in ("richardson", "both"):
-        half = ebm_ppl.sample(pot, ebm_ppl.kernels.ula(step_size / 2), init, seed=seed + 2,
-                              **common)
+        half = sample(pot, ula_kernel(step_size / 2), init, seed=seed + 2, **common)
 
     m_ula = moment_errors(posterior_array(ula, pot))
+    m_half = None if half is None else moment_errors(posterior_array(half, pot))
     if ref_name == "richardson":
-        m_half = moment_errors(posterior_array(half, pot))
         # bias(h) ≈ 2 (m_h - m_{h/2}); reference moment m ≈ 2 m_{h/2} - m_h
         m_ref = {
             "mean": 2 * m_half["mean"] - m_ula["mean"],
@@ -261,34 +289,9 @@ def ula_bias(
     else:
         m_ref = moment_errors(posterior_array(ref_idata, pot))
 
-    import pandas as pd
-
-    mean_bias = m_ula["mean"] - m_ref["mean"]
-    if ref_name == "richardson":
-        mean_bias_mcse = 2 * np.hypot(m_ula["mean_mcse"], m_half["mean_mcse"])
-        var_rel = 2 * (m_ula["var"] - m_half["var"]) / m_ref["var"]
-        var_rel_mcse = 2 * np.hypot(m_ula["var_mcse"], m_half["var_mcse"]) / np.abs(m_ref["var"])
-    else:
-        mean_bias_mcse = np.hypot(m_ula["mean_mcse"], m_ref["mean_mcse"])
-        var_rel = m_ula["var"] / m_ref["var"] - 1.0
-        var_rel_mcse = _ratio_error(m_ula["var"], m_ula["var_mcse"], m_ref["var"],
-                                    m_ref["var_mcse"])
-    table = pd.DataFrame({
-        "mean_ula": m_ula["mean"],
-        "mean_reference": m_ref["mean"],
-        "mean_bias": mean_bias,
-        "mean_bias_mcse": mean_bias_mcse,
-        "mean_bias_z": mean_bias / mean_bias_mcse,
-        "var_ula": m_ula["var"],
-        "var_reference": m_ref["var"],
-        "var_rel_bias": var_rel,
-        "var_rel_bias_mcse": var_rel_mcse,
-        "var_rel_bias_z": var_rel / var_rel_mcse,
-    })
-    if ref_name == "both":
-        m_half = moment_errors(posterior_array(half, pot))
-        table["var_rel_bias_richardson"] = 2 * (m_ula["var"] - m_half["var"]) / m_ref["var"]
-    table.index = [f"x[{i}]" for i in range(len(table))]
+    table = _bias_table(ref_name, m_ula, m_ref, m_half)
+    mean_bias, mean_bias_mcse = table["mean_bias"].values, table["mean_bias_mcse"].values
+    var_rel, var_rel_mcse = table["var_rel_bias"].values, table["var_rel_bias_mcse"].values
 
     worst = int(np.argmax(np.abs(var_rel)))
     bound = abs(float(var_rel[worst])) + 2.0 * float(var_rel_mcse[worst])

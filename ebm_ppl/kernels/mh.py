@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from ebm_ppl._tree import tree_normal_like
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl._validation import check_positive
+from ebm_ppl._validation import check_positive, check_probability
 from ebm_ppl.kernels.base import Kernel
 
 __all__ = [
@@ -24,6 +24,11 @@ __all__ = [
     "mh_init",
     "mh_kernel",
 ]
+
+
+#: Optimal acceptance rate of random-walk Metropolis in high dimension (Roberts, Gelman &
+#: Gilks 1997): the default target of the scale adaptation.
+_RANDOM_WALK_TARGET = 0.234
 
 
 class MHState(NamedTuple):
@@ -121,7 +126,12 @@ def mh_kernel(
     return new_state, MHInfo(acceptance_rate, accept, ~finite)
 
 
-def mh(proposal: Proposal, *, adapt_scale: bool | None = None, target_acceptance_rate: float = 0.234) -> Kernel:
+def mh(
+    proposal: Proposal | Kernel,
+    *,
+    adapt_scale: bool | None = None,
+    target_acceptance_rate: float | None = None,
+) -> Kernel:
     r"""Metropolis–Hastings with a general proposal ``q``.
 
     .. math::
@@ -132,14 +142,19 @@ def mh(proposal: Proposal, *, adapt_scale: bool | None = None, target_acceptance
     ``log_prob_fn`` unless the proposal is symmetric. A proposal whose log density is
     NaN or infinite is rejected and counted in ``info.is_divergent``.
 
+    Which functions return what: :class:`Proposal` builds a proposal; :func:`mh` turns
+    a proposal into a kernel; :func:`random_walk` and :func:`independent` return ready
+    MH *kernels* (``mh`` of an MH kernel returns it, with the options given here applied).
+
     Parameters
     ----------
     proposal
-        A :class:`Proposal` (see :func:`random_walk`, :func:`independent`).
+        A :class:`Proposal`, or an MH kernel (from :func:`random_walk`,
+        :func:`independent` or :func:`mh`).
     adapt_scale
-        Whether :func:`ebm_ppl.sample` adapts ``proposal.params["scale"]`` during warm-up
-        (Robbins–Monro, to ``target_acceptance_rate``). Defaults to True when the
-        proposal has a scale.
+        Whether :func:`ebm_ppl.sample` adapts the proposal's scale
+        (:attr:`Proposal.scale`) during warm-up (Robbins–Monro, to
+        ``target_acceptance_rate``). Defaults to True when the proposal has a scale.
     target_acceptance_rate
         0.234 by default: the optimal rate of random-walk Metropolis in high dimension
         (Roberts, Gelman & Gilks 1997).
@@ -149,12 +164,22 @@ def mh(proposal: Proposal, *, adapt_scale: bool | None = None, target_acceptance
     Hastings (1970), *Monte Carlo sampling methods using Markov chains and their
     applications*, Biometrika 57(1).
     """
+    if isinstance(proposal, Kernel) and proposal.name == "mh":
+        if adapt_scale is None and target_acceptance_rate is None:
+            return proposal
+        if target_acceptance_rate is None:
+            target_acceptance_rate = proposal.target_acceptance_rate
+        proposal = proposal.parameters["proposal"]
     if not isinstance(proposal, Proposal):
         raise TypeError(
-            f"proposal must be an ebm_ppl.kernels.Proposal (see random_walk, independent), "
-            f"got {type(proposal).__name__}"
+            "proposal must be an ebm_ppl.kernels.Proposal (Proposal(sample_fn, log_prob_fn, "
+            "params)) or an MH kernel; random_walk(scale) and independent(distribution) "
+            f"already return MH kernels, got {type(proposal).__name__}"
         )
-    has_scale = isinstance(proposal.params, dict) and "scale" in proposal.params
+    if target_acceptance_rate is None:
+        target_acceptance_rate = _RANDOM_WALK_TARGET
+    check_probability("target_acceptance_rate", target_acceptance_rate)
+    has_scale = proposal.scale is not None
     if adapt_scale is None:
         adapt_scale = has_scale
     if adapt_scale and not has_scale:
