@@ -396,8 +396,20 @@ class Potential:
             )
 
     def __repr__(self) -> str:
-        name = getattr(self.fn, "__name__", type(self.fn).__name__)
-        return f"Potential(kind={self.kind!r}, fn={name}, has_params={self.has_params})"
+        """Short summary: kind, function, parameter count, position shape, temperature."""
+        fn = self.fn
+        name = repr(fn) if dataclasses.is_dataclass(fn) else getattr(
+            fn, "__name__", type(fn).__name__)
+        parts = [f"kind={self.kind!r}", f"fn={name}"]
+        if self.has_params:
+            leaves = jax.tree.leaves(self.params)
+            size = sum(int(np.size(leaf)) for leaf in leaves)
+            parts.append(f"params={size} values in {len(leaves)} arrays")
+        if self.example is not None:
+            parts.append(f"position={_describe(self.example)}")
+        if self.kind == "energy" and not isinstance(self.temperature, jax.core.Tracer):
+            parts.append(f"temperature={float(self.temperature):g}")
+        return f"Potential({', '.join(parts)})"
 
 
 def _check_temperature(temperature: Any) -> None:
