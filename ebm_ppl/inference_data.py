@@ -1,4 +1,5 @@
-"""Conversion to ArviZ: the only module that builds ``arviz.InferenceData`` from draws.
+"""Conversion to ArviZ: the only module that builds ``arviz.InferenceData`` from draws
+(converters only; callers import ``arviz`` themselves).
 
 ebm_ppl pins ArviZ 0.23 (``InferenceData``); ArviZ 1.x returns ``xarray.DataTree`` and
 would only need changes here.
@@ -11,15 +12,14 @@ import re
 import warnings
 from typing import Any
 
+import arviz
+import blackjax
 import jax
 import numpy as np
+import numpyro
 import xarray as xr
 
 from ebm_ppl._version import __version__
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", FutureWarning)  # ArviZ's "undergoing a refactor" notice
-    import arviz as az
 
 __all__ = [
     "concat_draws",
@@ -67,10 +67,6 @@ def position_names(tree: Any) -> list[str]:
 
 def run_attrs(config: dict[str, Any]) -> dict[str, Any]:
     """netCDF-safe attrs: versions plus the run configuration as a JSON string."""
-    import blackjax
-    import numpyro
-
-
     attrs = {
         "inference_library": "ebm_ppl",
         "inference_library_version": __version__,
@@ -82,7 +78,7 @@ def run_attrs(config: dict[str, Any]) -> dict[str, Any]:
     return attrs
 
 
-def read_config(idata: az.InferenceData) -> dict[str, Any]:
+def read_config(idata: arviz.InferenceData) -> dict[str, Any]:
     """The run configuration stored by :func:`ebm_ppl.sample` (empty if absent)."""
     sources = [idata.attrs] + [
         getattr(idata, group).attrs for group in ("posterior", "sample_stats")
@@ -107,7 +103,7 @@ def to_inference_data(
     warmup_posterior: dict[str, np.ndarray] | None = None,
     warmup_sample_stats: dict[str, np.ndarray] | None = None,
     attrs: dict[str, Any] | None = None,
-) -> az.InferenceData:
+) -> arviz.InferenceData:
     """Build an InferenceData from ``(chain, draw, ...)`` arrays.
 
     Parameters
@@ -124,7 +120,7 @@ def to_inference_data(
     save_warmup = warmup_posterior is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "More chains than draws" on short runs
-        return az.from_dict(
+        return arviz.from_dict(
             posterior=posterior,
             sample_stats=sample_stats,
             warmup_posterior=warmup_posterior,
@@ -134,7 +130,7 @@ def to_inference_data(
         )
 
 
-def concat_draws(*runs: az.InferenceData) -> az.InferenceData:
+def concat_draws(*runs: arviz.InferenceData) -> arviz.InferenceData:
     """Join runs continued with ``sample(..., resume=previous)`` along ``draw``.
 
     ``arviz.concat`` refuses groups without a ``draw`` dimension; the ``sampler_state``
@@ -151,9 +147,9 @@ def concat_draws(*runs: az.InferenceData) -> az.InferenceData:
     stripped = []
     for run in runs:
         groups = [g for g in run.groups() if g != "sampler_state"]
-        stripped.append(az.InferenceData(**{g: getattr(run, g) for g in groups},
+        stripped.append(arviz.InferenceData(**{g: getattr(run, g) for g in groups},
                                          attrs=dict(run.attrs)))
-    joined = az.concat(*stripped, dim="draw", reset_dim=True) if len(stripped) > 1 \
+    joined = arviz.concat(*stripped, dim="draw", reset_dim=True) if len(stripped) > 1 \
         else stripped[0]
     if hasattr(runs[-1], "sampler_state"):
         joined.add_groups({"sampler_state": runs[-1].sampler_state})
@@ -162,7 +158,7 @@ def concat_draws(*runs: az.InferenceData) -> az.InferenceData:
 
 def training_inference_data(
     history: dict[str, np.ndarray], steps: np.ndarray, objective_name: str
-) -> az.InferenceData:
+) -> arviz.InferenceData:
     """Training curves as an InferenceData with one group ``training`` (dim ``step``)."""
     data = {
         name: (("step",), np.asarray(values)) for name, values in history.items()
@@ -171,4 +167,4 @@ def training_inference_data(
     dataset = xr.Dataset(data, coords={"step": steps}, attrs={"objective": objective_name})
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*training.*", category=UserWarning)
-        return az.InferenceData(training=dataset)
+        return arviz.InferenceData(training=dataset)

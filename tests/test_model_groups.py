@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 
+import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +18,6 @@ from scipy import stats
 import ebm_ppl
 from ebm_ppl.diagnostics import ksd, ksd_test, summary
 from ebm_ppl.errors import SamplingWarning
-from ebm_ppl.inference_data import az
 from ebm_ppl.numpyro import EnergyDistribution
 from ebm_ppl.numpyro.groups import add_model_groups, add_posterior_predictive, model_parts
 

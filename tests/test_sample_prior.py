@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +13,6 @@ import pytest
 from scipy import stats
 
 from ebm_ppl.errors import IntractableNormaliserError
-from ebm_ppl.inference_data import az
 from ebm_ppl.kernels import mala
 from ebm_ppl.numpyro import EnergyDistribution
 from ebm_ppl.numpyro.prior import sample_prior

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
+import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -486,8 +487,6 @@ def _markov_flip_prob(chain: np.ndarray) -> float:
     :math:`a = 1/(1+\\tau)`). Clipped to ``[min(0.5, 5/n), 0.5]`` so that the signs flip
     at least ~5 times; with fewer than ~50 draws per autocorrelation time, thin instead.
     """
-    from ebm_ppl.inference_data import az
-
     n = chain.shape[0]
     ess = np.array([az.ess(np.ascontiguousarray(chain[None, :, j])) for j in range(chain.shape[1])])
     ess = float(np.nanmin(ess)) if np.isfinite(ess).any() else 1.0

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import arviz as az
 import jax
 import numpy as np
 from numpyro.handlers import seed, substitute, trace
@@ -36,7 +37,6 @@ from numpyro.primitives import Messenger
 from ebm_ppl._types import PRNGKey
 from ebm_ppl._validation import as_key
 from ebm_ppl.errors import SamplingWarning
-from ebm_ppl.inference_data import az
 from ebm_ppl.numpyro.distribution import energy_sites
 from ebm_ppl.potential import Potential
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import arviz as az
 import jax
 import numpy as np
 import numpyro
@@ -31,7 +32,6 @@ from numpyro.infer import Predictive, init_to_uniform
 
 from ebm_ppl._types import PRNGKey
 from ebm_ppl._validation import as_key, check_int
-from ebm_ppl.inference_data import az
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.numpyro.distribution import check_normalisers, energy_sites
 from ebm_ppl.numpyro.groups import dataset_of, model_dims, release_observations
