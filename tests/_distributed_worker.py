@@ -48,7 +48,9 @@ def _cases():
     short = dict(num_samples=30, num_warmup=20, num_chains=NUM_CHAINS, chunk_size=16,
                  progress=False)
     return {  # name: (potential, kernel, init, options)
-        "ula": (gauss, k.ula(0.05), jnp.zeros(2), dict(short, seed=1, progress=True)),
+        # a progress bar on process 0 alone (it must not need the other processes)
+        "ula": (gauss, k.ula(0.05), jnp.zeros(2),
+                dict(short, seed=1, progress=jax.process_index() == 0)),
         "mala": (gauss, k.mala(0.4), jnp.zeros(2), dict(short, seed=2, thin=2)),
         "hmc_window": (tree, k.hmc(0.3, 5), tree_init, dict(short, seed=5, save_warmup=True)),
         "model": (ebm_ppl.Potential.from_model(_model, jnp.array([0.3, -0.2, 0.8])), k.mala(0.3),

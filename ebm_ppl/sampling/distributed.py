@@ -20,8 +20,9 @@ runtime, gloo or MPI on CPU, NCCL on GPU). Chain ``c`` at step ``s`` uses
 run: a job reproduces a single-process run with the same devices bitwise.
 
 Functions the driver calls: :func:`shard_chains` (after setting up the chains),
-:func:`gather` (on each chunk's draws and on the final state) and :func:`run_info`
-(recorded in the run configuration).
+:func:`gather` (on each chunk's draws and on the final state: a collective, so every
+process makes the same calls), :func:`local_mean` (the progress bar's acceptance rate,
+not a collective) and :func:`run_info` (recorded in the run configuration).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ebm_ppl.errors import SamplingWarning
 
-__all__ = ["chain_sharding", "gather", "local_share", "run_info", "shard_chains"]
+__all__ = ["chain_sharding", "gather", "local_mean", "local_share", "run_info", "shard_chains"]
 
 #: Name of the one mesh axis (the chain axis of every sharded leaf).
 CHAIN_AXIS = "chains"
@@ -151,6 +152,19 @@ def gather(tree: Any) -> Any:
         for i, value in zip(remote, gathered):
             out[i] = np.asarray(value)
     return jax.tree.unflatten(treedef, out)
+
+
+def local_mean(array: jax.Array, num_valid: int) -> float:
+    """Mean of ``array[:num_valid]`` over the chains this process holds (no communication).
+
+    For display only (the progress bar's acceptance rate): unlike :func:`gather` it is not
+    a collective, so one process may call it while the others do not (a bar on process 0
+    alone). On a single process it is the mean over all chains.
+    """
+    if array.is_fully_addressable:
+        return float(np.mean(np.asarray(array)[:num_valid]))
+    parts = [np.asarray(shard.data)[:num_valid].ravel() for shard in array.addressable_shards]
+    return float(np.mean(np.concatenate(parts)))
 
 
 def run_info() -> dict[str, int]:

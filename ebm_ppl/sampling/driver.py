@@ -33,7 +33,7 @@ from ebm_ppl.adaptation import AdaptationState
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.chains import init_chains, step_chains
 from ebm_ppl.potential import Potential
-from ebm_ppl.sampling.distributed import gather
+from ebm_ppl.sampling.distributed import gather, local_mean
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "SAMPLE", "Phase", "init_chains_and_kernels", "run_phase",
            "step_size_stat", "per_chain_kernels", "progress_bar"]
@@ -221,9 +221,10 @@ def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup
             done += n_valid
             if bar is not None:
                 bar.update(n_valid * phase.thin)  # the bar counts kernel steps
-                rate = host["acceptance_rate"] if phase.keep \
-                    else gather(draws["acceptance_rate"])
-                bar.set_postfix(acc=f"{float(np.mean(rate[:n_valid])):.2f}", refresh=False)
+                # this process's chains only: not a collective, so a bar may run on
+                # one process of a jax.distributed job alone
+                rate = local_mean(draws["acceptance_rate"], n_valid)
+                bar.set_postfix(acc=f"{rate:.2f}", refresh=False)
     except KeyboardInterrupt:
         interrupted = True
     return states, kernels, warmup, collected, done, interrupted
