@@ -162,8 +162,9 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
               f"  median NN {cell['median_nn']:.4f}  KSD {gof.ksd:.3f} (p {gof.p_value:.3f})"
               f"  {timer.seconds:.1f} s", flush=True)
     for name in BASELINES:
-        print(f"  {dataset:12s} {name:8s} MMD² {column[name]['mmd2']:.5f}  median NN "
-              f"{column[name]['median_nn']:.4f}", flush=True)
+        print(f"  {dataset:12s} {name:8s} MMD² {column[name]['mmd2']:.5f} (p "
+              f"{column[name]['mmd_p_value']:.3f})  median NN {column[name]['median_nn']:.4f}",
+              flush=True)
     return column, {"held_out": held_out, **draws}
 
 

@@ -187,21 +187,26 @@ def test_09_objective_table_quick(tmp_path: Path) -> None:
     for name in ("cd", "sm", "dsm", "ssm", "nce"):
         assert moons[name]["losses_finite"] and moons[name]["finite"], name
         assert 0 < moons[name]["mmd_p_value"] <= 1 and 0 < moons[name]["ksd_p_value"] <= 1
-    # the second held-out set is the noise floor: indistinguishable from the first
-    assert abs(moons["held-out"]["mmd2"]) < moons["gaussian"]["mmd2"]
+    # the second held-out set is the noise floor (MMD² noise ~1e-3 at n = m = 1000)
+    assert abs(moons["held-out"]["mmd2"]) < 3e-3
 
 
 @pytest.mark.slow
 def test_09_objective_table_full(tmp_path: Path) -> None:
-    r = run("09_objective_table", tmp_path, quick=False, timeout=3600)
-    check_objective_table(r)
-
-
-def check_objective_table(r: dict[str, Any]) -> None:
-    """The claims of the README's "Defaults that train well" section."""
-    table = r["datasets"]
-    for dataset, column in table.items():
-        # the held-out floor is near 0 and the KDE is the strongest baseline
-        assert abs(column["held-out"]["mmd2"]) < 0.2 * column["gaussian"]["mmd2"], dataset
+    """The claims of the README's "Defaults that train well" on two moons and rings."""
+    r = run("09_objective_table", tmp_path, "--datasets", "two_moons,rings", quick=False,
+            timeout=3600)
+    moons, rings = r["datasets"]["two_moons"], r["datasets"]["rings"]
+    for column in (moons, rings):
+        # "the second held-out set ... MMD² within ±1e-3 of 0 (the noise of the column)"
+        assert abs(column["held-out"]["mmd2"]) < 3e-3
         for name in ("cd", "sm", "dsm", "ssm", "nce"):
-            assert column[name]["losses_finite"] and column[name]["finite"], (dataset, name)
+            assert column[name]["losses_finite"] and column[name]["finite"], name
+    # "persistent contrastive divergence with the default settings is far from the data
+    # on two moons: MMD² > 10x DSM's" (a known defect: this assertion is expected to fail
+    # once contrastive_divergence's defaults change; then update the README table)
+    assert moons["cd"]["mmd2"] > 10 * moons["dsm"]["mmd2"], (moons["cd"], moons["dsm"])
+    # "the score-based objectives (SM, DSM, SSM) miss the relative mass of the rings:
+    # MMD² > 5x the Gaussian fit's"
+    for name in ("sm", "dsm", "ssm"):
+        assert rings[name]["mmd2"] > 5 * rings["gaussian"]["mmd2"], (name, rings[name])
