@@ -111,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     # 2. the exchange algorithm
     kernel = ebm_ppl.numpyro.Exchange(model, inner_steps=INNER_STEPS)
-    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=4, chain_method="vectorized",
-                progress_bar=False)
+    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=4,
+                chain_method="vectorized", progress_bar=False)
     with Timer() as timer:
         mcmc.run(jax.random.key(args.seed + 1), jnp.asarray(x))
     idata = az.from_numpyro(mcmc)
