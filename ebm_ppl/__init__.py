@@ -18,7 +18,8 @@ from ebm_ppl.errors import (  # noqa: E402
 from ebm_ppl.training import FitResult, fit  # noqa: E402
 from ebm_ppl.inference_data import concat_draws  # noqa: E402
 from ebm_ppl.potential import Potential  # noqa: E402
-from ebm_ppl.report import report  # noqa: E402
+from ebm_ppl.model_io import load, save  # noqa: E402
+from ebm_ppl.reporting import report  # noqa: E402
 from ebm_ppl.sampling import sample  # noqa: E402
 from ebm_ppl.numpyro.groups import add_posterior_predictive  # noqa: E402
 from ebm_ppl.numpyro.prior import sample_prior  # noqa: E402
@@ -38,11 +39,13 @@ __all__ = [
     "diagnostics",
     "fit",
     "kernels",
+    "load",
     "nn",
     "numpyro",
     "objectives",
     "report",
     "sample",
     "sample_prior",
+    "save",
     "__version__",
 ]

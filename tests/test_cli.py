@@ -1,21 +1,91 @@
-"""The ``ebm-ppl`` command line: help, errors as one line, train → sample → report."""
+"""The ``ebm-ppl`` command line: help with defaults, every objective and kernel end to end,
+and no traceback for any input a user can type (one line, exit code 2)."""
+
+from __future__ import annotations
 
 import subprocess
 import sys
 
 import arviz as az
+import numpy as np
 import pytest
+import xarray as xr
 
 from ebm_ppl.cli import main
+from ebm_ppl.cli.parser import KERNELS, OBJECTIVES
+
+TINY_TRAIN = ["--n", "64", "--steps", "3", "--hidden", "8", "--batch-size", "32", "--quiet",
+              "--cd-steps", "2"]
+TINY_SAMPLE = ["--samples", "20", "--warmup", "10", "--chains", "2", "--quiet"]
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``main(argv)`` in-process: (exit code, stdout, stderr); argparse exits count too."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli") / "model"
+    assert main(["train", "--data", "two_moons", "--out", str(folder), *TINY_TRAIN]) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def draws(model_dir):
+    nc = model_dir.parent / "draws.nc"
+    assert main(["sample", str(model_dir), "--out", str(nc), "--kernel", "mala",
+                 *TINY_SAMPLE]) == 0
+    return nc
 
 
 @pytest.mark.parametrize("command", ["demo", "train", "sample", "report"])
 def test_help_of_each_command_has_examples(command, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([command, "--help"])
-    assert exc.value.code == 0
-    out = capsys.readouterr().out
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0
     assert "examples:" in out and f"ebm-ppl {command}" in out
+
+
+def _option_entries(help_text: str) -> dict[str, str]:
+    """Option -> its help entry (continuation lines joined)."""
+    entries: dict[str, str] = {}
+    current = None
+    for line in help_text.splitlines():
+        stripped = line.strip()
+        if line.startswith("  -") and stripped.startswith("--"):
+            current = stripped.split()[0]
+            entries[current] = stripped
+        elif current is not None and line.startswith("    ") and stripped:
+            entries[current] += " " + stripped
+        else:
+            current = None
+    return entries
+
+
+@pytest.mark.parametrize(
+    "command, defaults",
+    [
+        ("demo", {"--steps": "2000", "--learning-rate": "0.001", "--chains": "32",
+                  "--warmup": "500", "--step-size": "0.03", "--activation": "swish",
+                  "--quadratic": "0.1", "--objective": "dsm", "--seed": "0"}),
+        ("train", {"--steps": "2000", "--learning-rate": "0.001", "--batch-size": "256",
+                   "--activation": "swish", "--quadratic": "0.1", "--sigma": "0.1",
+                   "--hidden": "[64, 64]", "--cd-steps": "20"}),
+        ("sample", {"--chains": "4", "--warmup": "500", "--step-size": "0.01",
+                    "--kernel": "mala", "--samples": "1000", "--thin": "1"}),
+        ("report", {"--out": "ebm-ppl-report", "--model": "None"}),
+    ],
+)
+def test_help_shows_every_default(command, defaults, capsys):
+    _, out, _ = run([command, "--help"], capsys)
+    entries = _option_entries(out)
+    for option, default in defaults.items():
+        assert f"(default: {default})" in entries[option], (option, entries[option])
 
 
 def test_top_level_help_lists_commands():
@@ -26,63 +96,128 @@ def test_top_level_help_lists_commands():
 
 
 def test_no_command_prints_help_and_fails(capsys):
-    assert main([]) == 2
-    assert "COMMAND" in capsys.readouterr().out
+    code, out, _ = run([], capsys)
+    assert code == 2 and "COMMAND" in out
 
 
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["train", "--data", "no_such.npy", "--steps", "1"], "no_such.npy"),
-        (["train", "--data", "moons_of_jupiter", "--steps", "1"], "two_moons"),
-        (["sample", "not_a_model_dir"], "model.json missing"),
-        (["report", "missing.nc"], "no such file"),
-    ],
-)
-def test_bad_files_give_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert main(argv + ["--quiet"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+def test_every_objective_and_kernel_end_to_end(tmp_path, capsys):
+    """Each --objective trains and each --kernel samples (nce crashed before: its
+    parameters were wrapped twice)."""
+    for objective in OBJECTIVES:
+        folder = tmp_path / objective
+        code, out, err = run(["train", "--data", "two_moons", "--objective", objective,
+                              "--out", str(folder), *TINY_TRAIN], capsys)
+        assert code == 0, err
+        assert "model written" in out
+    for kernel in KERNELS:
+        nc = tmp_path / f"{kernel}.nc"
+        code, _, err = run(["sample", str(tmp_path / "nce"), "--kernel", kernel,
+                            "--step-size", "0.1", "--out", str(nc), *TINY_SAMPLE], capsys)
+        assert code == 0, err
+        assert az.from_netcdf(str(nc)).posterior["x"].shape == (2, 20, 2)
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["train", "--data", "two_moons", "--objective", "mle"],
-        ["train", "--data", "two_moons", "--steps", "0"],
-        ["sample", "x", "--step-size", "-1"],
-        ["sample", "x", "--kernel", "gibbs"],
-        ["demo", "--warmup", "-3"],
-    ],
-)
-def test_bad_arguments_exit_2(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    assert "error:" in capsys.readouterr().err
+def test_train_sample_report_with_model_and_data(model_dir, draws, tmp_path, capsys):
+    out = tmp_path / "report"
+    code, stdout, err = run(["report", str(draws), "--model", str(model_dir), "--data",
+                             "two_moons", "--n", "200", "--seed", "1", "--out", str(out),
+                             "--quiet"], capsys)
+    assert code == 0, err
+    page = (out / "index.html").read_text()
+    assert "Model vs data" in page and "KSD goodness of fit" in page and "MMD" in page
+    assert "KSD p-value (pooled)" in page
+    for figure in ("density.png", "ksd.png", "training.png"):
+        assert (out / figure).is_file(), figure
+    assert "report written" in stdout
 
 
-def test_corrupt_netcdf_is_one_line_error(tmp_path, capsys):
-    bad = tmp_path / "bad.nc"
-    bad.write_bytes(b"not a netcdf file")
-    assert main(["report", str(bad), "--out", str(tmp_path / "r"), "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert "could not read" in err and len(err.strip().splitlines()) == 1
+def _foreign_netcdf(path):
+    xr.Dataset({"temperature": ("time", np.arange(5.0))}).to_netcdf(path)
+    return path
 
 
-def test_train_sample_report_round_trip(tmp_path, capsys):
-    model = tmp_path / "model"
-    assert main(["train", "--data", "two_moons", "--n", "300", "--steps", "60", "--hidden",
-                 "16", "16", "--batch-size", "64", "--out", str(model), "--quiet"]) == 0
-    assert (model / "model.json").is_file()
-    nc = tmp_path / "draws.nc"
-    assert main(["sample", str(model), "--kernel", "mala", "--samples", "50", "--warmup",
-                 "30", "--chains", "2", "--out", str(nc), "--quiet", "--step-size",
-                 "0.1"]) == 0
-    idata = az.from_netcdf(str(nc))
-    assert idata.posterior["x"].shape == (2, 50, 2)
-    assert main(["report", str(nc), "--out", str(tmp_path / "report"), "--quiet"]) == 0
-    assert (tmp_path / "report" / "index.html").is_file()
-    out = capsys.readouterr().out
-    assert "model written" in out and "report written" in out
+def _three_dim_draws(path):
+    az.from_dict(posterior={"x": np.zeros((2, 30, 3))}).to_netcdf(str(path))
+    return path
+
+
+BAD_INVOCATIONS = {
+    "negative quadratic": ["train", "--data", "two_moons", "--quadratic", "-1"],
+    "unknown objective": ["train", "--data", "two_moons", "--objective", "mle"],
+    "zero steps": ["train", "--data", "two_moons", "--steps", "0"],
+    "infinite learning rate": ["train", "--data", "two_moons", "--learning-rate", "inf"],
+    "negative seed": ["train", "--data", "two_moons", "--seed", "-1"],
+    "missing data file": ["train", "--data", "{tmp}/no_such.npy"],
+    "unknown data set": ["train", "--data", "moons_of_jupiter"],
+    "data with NaN": ["train", "--data", "{tmp}/nan.csv"],
+    "unwritable out": ["train", "--data", "two_moons", "--steps", "1", "--out",
+                       "{tmp}/a_file/model"],
+    "negative warm-up": ["sample", "--warmup", "-5", "x"],
+    "negative demo warm-up": ["demo", "--warmup", "-3"],
+    "nan step size": ["sample", "{model}", "--step-size", "nan"],
+    "unknown kernel": ["sample", "{model}", "--kernel", "gibbs"],
+    "missing model folder": ["sample", "{tmp}/nowhere"],
+    "folder that is not a model": ["sample", "{tmp}"],
+    "corrupted model": ["sample", "{tmp}/broken_model"],
+    "sample to unwritable out": ["sample", "{model}", "--out", "{tmp}/a_file/x.nc"],
+    "missing netCDF": ["report", "{tmp}/missing.nc"],
+    "garbage netCDF": ["report", "{tmp}/garbage.nc"],
+    "netCDF that is not ours": ["report", "{tmp}/foreign.nc"],
+    "data without model": ["report", "{draws}", "--data", "two_moons"],
+    "draws of another dimension": ["report", "{tmp}/three.nc", "--model", "{model}"],
+    "report model that is not one": ["report", "{draws}", "--model", "{tmp}"],
+    "report data of another dimension": ["report", "{draws}", "--model", "{model}", "--data",
+                                         "{tmp}/three_columns.csv"],
+}
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, model_dir, draws):
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "nan.csv").write_text("1,2\nnan,3\n4,5\n")
+    (tmp_path / "three_columns.csv").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "garbage.nc").write_bytes(b"not a netcdf file")
+    _foreign_netcdf(tmp_path / "foreign.nc")
+    _three_dim_draws(tmp_path / "three.nc")
+    broken = tmp_path / "broken_model"
+    broken.mkdir()
+    for path in model_dir.iterdir():
+        content = path.read_bytes()
+        (broken / path.name).write_bytes(content[: len(content) // 2]
+                                         if path.suffix == ".npz" else content)
+    return {"tmp": str(tmp_path), "model": str(model_dir), "draws": str(draws)}
+
+
+@pytest.mark.parametrize("name", list(BAD_INVOCATIONS))
+def test_bad_input_is_one_line_and_exit_code_2(name, bad_inputs, capsys, monkeypatch):
+    monkeypatch.chdir(bad_inputs["tmp"])
+    argv = [arg.format(**bad_inputs) for arg in BAD_INVOCATIONS[name]] + ["--quiet"]
+    code, _, err = run(argv, capsys)
+    assert code == 2, f"{name}: exit code {code}, stderr {err!r}"
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1, err
+    assert errors[0].startswith(f"ebm-ppl {argv[0]}: error:") or "usage: ebm-ppl" in err
+
+
+def test_argument_error_prints_the_usage_of_its_command(capsys):
+    _, _, err = run(["sample", "--warmup", "-5", "x"], capsys)
+    assert "usage: ebm-ppl sample" in err
+    assert "--warmup: expected an integer >= 0, got '-5'" in err
+
+
+def test_error_messages_name_the_problem(bad_inputs, capsys):
+    expected = {
+        "missing data file": "no_such.npy",
+        "unknown data set": "two_moons",
+        "folder that is not a model": "is not a model folder",
+        "corrupted model": "corrupted or partial",
+        "netCDF that is not ours": "holds no posterior",
+        "garbage netCDF": "could not read",
+        "draws of another dimension": "dimension 3",
+        "unwritable out": "cannot create the model folder",
+    }
+    for name, message in expected.items():
+        argv = [arg.format(**bad_inputs) for arg in BAD_INVOCATIONS[name]] + ["--quiet"]
+        _, _, err = run(argv, capsys)
+        assert message in err, (name, err)

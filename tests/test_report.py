@@ -1,4 +1,4 @@
-"""Tests of ebm_ppl.report: files written, PNGs decode, HTML embeds every figure."""
+"""Tests of ebm_ppl.reporting: files written, PNGs decode, HTML embeds every figure."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 import ebm_ppl
-from ebm_ppl.report import render_from_netcdf, report
+from ebm_ppl.reporting import (
+    ComparedRun,
+    render_from_netcdf,
+    report,
+    training_curves,
+    write_comparison_page,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +63,9 @@ def test_report_writes_all_figures(run, tmp_path):
     page, md = _check_outputs(index, ["trace.png", "rank.png", "energy.png", "pair.png",
                                       "density.png", "ksd.png", "training.png"])
     for check in ("R-hat", "ESS bulk", "Divergences", "KSD p-value", "ULA variance bias",
-                  "Drift"):
+                  "Drift", "Model vs data", "KSD goodness of fit", "MMD two-sample test"):
         assert check in page and check in md
+    assert ebm_ppl.report is report
 
 
 def test_render_from_netcdf_without_potential(run, tmp_path):
@@ -80,3 +87,37 @@ def test_report_accepts_history_dict_and_rejects_bad_input(run, tmp_path):
         report({"x": 1}, tmp_path / "bad")
     with pytest.raises(ValueError, match="data must have shape"):
         report(idata, tmp_path / "bad2", data=np.zeros(5))
+
+
+def test_training_plot_shows_only_meaningful_curves():
+    n = 50
+    history = {"step": np.arange(n), "sigma": np.full(n, 0.1), "loss": np.linspace(3, 1, n),
+               "grad_norm": np.linspace(1, 2, n), "nan_metric": np.full(n, np.nan),
+               "time": np.linspace(0, 9, n), "accuracy": np.r_[np.nan, np.linspace(.5, .9, n - 1)]}
+    assert list(training_curves(history)) == ["loss", "grad_norm", "accuracy"]
+    assert list(training_curves({"loss": [1.0]})) == ["loss"]
+
+
+def test_verdict_rules_come_from_the_thresholds(run):
+    from ebm_ppl.diagnostics import summaries as summary_module
+
+    pot, idata = run
+    table = ebm_ppl.diagnostics.summary(idata, pot).verdict.set_index("check")
+    assert table.loc["R-hat (max)", "rule"] == "<= 1.01 pass, <= 1.05 warn"
+    assert table.loc["Divergences", "rule"] == "0 pass, <= 1% warn"
+    assert set(summary_module.RULES.values()) >= set(table["rule"])
+
+
+def test_comparison_page_links_runs_side_by_side(run, tmp_path):
+    pot, idata = run
+    runs = []
+    for name in ("ula", "mala"):
+        index = report(idata, tmp_path / name, pot=pot, title=name)
+        summary = ebm_ppl.diagnostics.summary(idata, pot)
+        runs.append(ComparedRun(name.upper(), summary, index, index.parent / "density.png",
+                                note="2 chains"))
+    page = write_comparison_page(tmp_path, "side by side", runs, "intro").read_text()
+    assert page.count("<table class='verdict'>") == 2
+    assert "href='ula/index.html'" in page and "href='mala/index.html'" in page
+    assert "src='ula/density.png'" in page and "src='mala/density.png'" in page
+    assert page.count("KSD test: statistic") == 2

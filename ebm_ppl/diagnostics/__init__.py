@@ -24,7 +24,7 @@ from ebm_ppl.diagnostics.ksd import (
     stein_kernel_matrix,
 )
 from ebm_ppl.diagnostics.mmd import MMDTestResult, mmd_test
-from ebm_ppl.diagnostics.summary import DiagnosticSummary, dataframe_to_markdown, summary
+from ebm_ppl.diagnostics.summaries import DiagnosticSummary, dataframe_to_markdown, summary
 from ebm_ppl.diagnostics.ula_bias import ULABiasResult, moment_errors, ula_bias
 
 __all__ = [

@@ -14,7 +14,9 @@ import warnings
 from statistics import NormalDist
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
+import pandas as pd
 
 from ebm_ppl.diagnostics._samples import posterior_array
 from ebm_ppl.errors import ImproperTargetWarning
@@ -134,8 +136,6 @@ def drift_check(
     >>> drift_check(idata, warn=False).drifting
     True
     """
-    import pandas as pd
-
     if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if isinstance(num_segments, bool) or not isinstance(num_segments, int) or num_segments < 3:
@@ -149,8 +149,6 @@ def drift_check(
         )
     quantities = {"norm": np.linalg.norm(draws.astype(float), axis=-1)}
     if pot is not None and pot.postprocess_fn is None:
-        import jax
-
         energy = jax.jit(jax.vmap(jax.vmap(pot.energy_fn)))(draws)
         quantities["energy"] = np.asarray(energy, dtype=float)
     elif hasattr(idata, "sample_stats") and "lp" in idata.sample_stats:

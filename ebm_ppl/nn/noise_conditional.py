@@ -8,9 +8,9 @@ import math
 from collections.abc import Sequence
 
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jax.typing import ArrayLike, DTypeLike
 
-from ebm_ppl._types import Array, Params
+from ebm_ppl._types import Array, Params, PRNGKey
 from ebm_ppl.nn._base import MLPConfig
 
 __all__ = ["FixedSigmaEnergy", "NoiseConditionalMLPEnergy", "noise_conditional_mlp_energy"]
@@ -123,6 +123,14 @@ class FixedSigmaEnergy:
     def __call__(self, params: Params, x: ArrayLike) -> Array:
         """Energy of one position ``x`` of shape ``(d,)`` at the fixed σ."""
         return self.model(params, x, self.sigma)
+
+    def init(self, rng_key: PRNGKey | int, dim: int, dtype: DTypeLike | None = None) -> Params:
+        """The noise-conditional model's :meth:`~NoiseConditionalMLPEnergy.init`."""
+        return self.model.init(rng_key, dim, dtype)
+
+    def position_dim(self, params: Params) -> int:
+        """The dimension ``d`` of the positions that ``params`` take."""
+        return self.model.position_dim(params)
 
 
 def noise_conditional_mlp_energy(

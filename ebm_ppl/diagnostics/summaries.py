@@ -12,11 +12,26 @@ import math
 import warnings
 from typing import Any
 
+import arviz as az
 import numpy as np
+import pandas as pd
 
+from ebm_ppl.diagnostics._samples import posterior_array
+from ebm_ppl.diagnostics.drift import drift_check
+from ebm_ppl.diagnostics.ksd import ksd_test
+from ebm_ppl.errors import ImproperTargetWarning
+from ebm_ppl.inference_data import read_config
 from ebm_ppl.potential import Potential
 
-__all__ = ["DiagnosticSummary", "summary", "dataframe_to_markdown", "THRESHOLDS", "STATUSES"]
+__all__ = [
+    "RULES",
+    "STATUSES",
+    "THRESHOLDS",
+    "DiagnosticSummary",
+    "dataframe_to_markdown",
+    "p_value_status",
+    "summary",
+]
 
 #: Verdict levels, best to worst (``"n/a"``: not computed).
 STATUSES = ("pass", "warn", "fail")
@@ -32,6 +47,16 @@ THRESHOLDS = {
     "divergence_fail_fraction": 0.01,
     "ksd_p_pass": 0.05,
     "ksd_p_warn": 0.01,
+}
+
+#: The rule column of the verdict, written from :data:`THRESHOLDS` (one source of truth).
+RULES = {
+    "r_hat": f"<= {THRESHOLDS['r_hat_pass']:g} pass, <= {THRESHOLDS['r_hat_warn']:g} warn",
+    "ess": f">= {THRESHOLDS['ess_pass']:g} pass, >= {THRESHOLDS['ess_warn']:g} warn",
+    "divergences": f"0 pass, <= {100 * THRESHOLDS['divergence_fail_fraction']:g}% warn",
+    "p_value": f">= {THRESHOLDS['ksd_p_pass']:g} pass, >= {THRESHOLDS['ksd_p_warn']:g} warn",
+    "ula_bias": "|bias| +/- 2 mcse vs tolerance",
+    "drift": "persistent trend, |z| > z*",
 }
 
 
@@ -130,8 +155,6 @@ class DiagnosticSummary:
 
 class _pandas_wide:
     def __enter__(self) -> None:
-        import pandas as pd
-
         self._ctx = pd.option_context("display.width", 200, "display.max_columns", 30)
         self._ctx.__enter__()
 
@@ -162,7 +185,12 @@ def _status_ess(value: float) -> str:
     return "warn" if value >= THRESHOLDS["ess_warn"] else "fail"
 
 
-def _status_ksd(p_value: float | None) -> str:
+def p_value_status(p_value: float | None) -> str:
+    """``"pass"``, ``"warn"``, ``"fail"`` (or ``"n/a"``) of a goodness-of-fit p-value.
+
+    The thresholds are :data:`THRESHOLDS` ``ksd_p_pass`` and ``ksd_p_warn``; used for the
+    KSD test of the draws and for the model-versus-data tests of a report.
+    """
     if p_value is None or not np.isfinite(p_value):
         return "n/a"
     if p_value >= THRESHOLDS["ksd_p_pass"]:
@@ -197,6 +225,7 @@ def summary(
     ula_bias: Any = None,
     seed: int = 0,
     max_ksd_samples: int = 500,
+    max_ksd_points: int = 2000,
     num_bootstrap: int = 500,
     var_names: list[str] | None = None,
 ) -> DiagnosticSummary:
@@ -215,7 +244,10 @@ def summary(
     seed
         Seed of the KSD bootstrap.
     max_ksd_samples
-        Draws per chain kept for the KSD test (cost :math:`O(n^2)`).
+        Draws per chain kept for the KSD test (evenly thinned).
+    max_ksd_points
+        Draws kept in all (the pooled test costs :math:`O(n^2)` in their number): each
+        chain keeps at most ``max_ksd_points // num_chains``, so many chains stay cheap.
     num_bootstrap
         Bootstrap replicates of the KSD test.
     var_names
@@ -229,24 +261,18 @@ def summary(
 
     Notes
     -----
-    Verdict rules (:data:`THRESHOLDS`): max R-hat ≤ 1.01 pass, ≤ 1.05 warn; min bulk and
-    tail ESS ≥ 400 pass, ≥ 100 warn; divergences 0 pass, ≤ 1 % of draws warn; pooled KSD
-    p-value ≥ 0.05 pass, ≥ 0.01 warn; drift: fail when any chain drifts; ULA bias: pass
-    when :math:`|b| + 2\,\mathrm{mcse} <` tolerance, fail when :math:`|b| - 2\,\mathrm{mcse}
-    >` tolerance, warn otherwise (and warn when a ULA run has no bias estimate).
+    Verdict rules: the maximum R-hat, the minimum bulk and tail ESS, the fraction of
+    divergent draws and the pooled KSD p-value are compared with the pass and warn levels
+    of :data:`THRESHOLDS` (the ``rule`` column, :data:`RULES`, is written from it); drift
+    fails when any chain drifts; the ULA bias passes when :math:`|b| + 2\,\mathrm{mcse} <`
+    tolerance, fails when :math:`|b| - 2\,\mathrm{mcse} >` tolerance, and warns otherwise
+    (and when a ULA run has no bias estimate).
 
     References
     ----------
     Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), *Rank-normalization, folding,
     and localization: an improved R-hat*, https://arxiv.org/abs/1903.08008
     """
-    import pandas as pd
-
-    from ebm_ppl.diagnostics.drift import drift_check
-    from ebm_ppl.diagnostics.ksd import ksd_test
-    from ebm_ppl.errors import ImproperTargetWarning
-    from ebm_ppl.inference_data import az, read_config
-
     config = read_config(idata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -269,15 +295,14 @@ def summary(
 
     test = None
     if pot is not None:
-        from ebm_ppl.diagnostics._samples import posterior_array
-
         try:
             draws = posterior_array(idata, pot)
         except ValueError:
             draws = None
         if draws is not None and np.all(np.isfinite(draws)):
-            thin = max(1, num_draws // max_ksd_samples)
-            test = ksd_test(draws[:, ::thin][:, :max_ksd_samples], pot, seed=seed,
+            keep = max(1, min(max_ksd_samples, max_ksd_points // num_chains))
+            thin = max(1, num_draws // keep)
+            test = ksd_test(draws[:, ::thin][:, :keep], pot, seed=seed,
                             num_bootstrap=num_bootstrap)
             chains["ksd_statistic"] = test.per_chain_statistic
             chains["ksd_p_value"] = test.per_chain_p_value
@@ -290,31 +315,30 @@ def summary(
 
     rows = []
     r_hat = float(post["r_hat"].max()) if "r_hat" in post and num_chains > 1 else math.nan
-    rows.append(("R-hat (max)", _fmt(r_hat), _status_rhat(r_hat), "<= 1.01 pass, <= 1.05 warn"))
+    rows.append(("R-hat (max)", _fmt(r_hat), _status_rhat(r_hat), RULES["r_hat"]))
     for col, label in (("ess_bulk", "ESS bulk (min)"), ("ess_tail", "ESS tail (min)")):
         value = float(post[col].min()) if col in post else math.nan
-        rows.append((label, _fmt(value, ".0f"), _status_ess(value), ">= 400 pass, >= 100 warn"))
+        rows.append((label, _fmt(value, ".0f"), _status_ess(value), RULES["ess"]))
     if n_div is not None:
         total = int(n_div.sum())
         frac = total / (num_chains * num_draws)
         status = "pass" if total == 0 else (
             "warn" if frac <= THRESHOLDS["divergence_fail_fraction"] else "fail")
         rows.append(("Divergences", f"{total} ({100 * frac:.2g}%)", status,
-                     "0 pass, <= 1% warn"))
+                     RULES["divergences"]))
     else:
-        rows.append(("Divergences", "n/a", "n/a", "0 pass, <= 1% warn"))
+        rows.append(("Divergences", "n/a", "n/a", RULES["divergences"]))
     p = test.p_value if test is not None else None
-    rows.append(("KSD p-value (pooled)", _fmt(p) if p is not None else "n/a", _status_ksd(p),
-                 ">= 0.05 pass, >= 0.01 warn"))
+    rows.append(("KSD p-value (pooled)", _fmt(p) if p is not None else "n/a", p_value_status(p),
+                 RULES["p_value"]))
     ula_status, ula_value = _status_ula(ula_bias, config.get("kernel"))
-    rows.append(("ULA variance bias", ula_value, ula_status,
-                 "|bias| +/- 2 mcse vs tolerance"))
+    rows.append(("ULA variance bias", ula_value, ula_status, RULES["ula_bias"]))
     if drift is not None:
         flagged = np.flatnonzero(drift.per_chain).tolist()
         rows.append(("Drift / improper target", f"chains {flagged}" if flagged else "none",
-                     "fail" if drift.drifting else "pass", "persistent trend, |z| > z*"))
+                     "fail" if drift.drifting else "pass", RULES["drift"]))
     else:
-        rows.append(("Drift / improper target", "n/a", "n/a", "persistent trend, |z| > z*"))
+        rows.append(("Drift / improper target", "n/a", "n/a", RULES["drift"]))
     verdict = pd.DataFrame(rows, columns=["check", "value", "status", "rule"])
     return DiagnosticSummary(
         posterior=post,

@@ -1,0 +1,177 @@
+"""The ``ebm-ppl`` argument parser: every option with its type check and default."""
+
+from __future__ import annotations
+
+import argparse
+
+from ebm_ppl._version import __version__
+from ebm_ppl.datasets import DATASETS
+from ebm_ppl.nn import ACTIVATIONS
+
+__all__ = ["KERNELS", "OBJECTIVES", "build_parser"]
+
+#: ``--objective`` choices: contrastive divergence, score matching, denoising SM, sliced
+#: SM, noise-contrastive estimation.
+OBJECTIVES = ("cd", "sm", "dsm", "ssm", "nce")
+#: ``--kernel`` choices.
+KERNELS = ("ula", "mala", "hmc", "nuts", "mh")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the examples' line breaks and appends ``(default: ...)`` to every option."""
+
+
+def _number(text: str, minimum: float, strict: bool) -> float:
+    expectation = f"a number {'>' if strict else '>='} {minimum:g}"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expectation}, got {text!r}") from None
+    if not (value > minimum if strict else value >= minimum) or value != value or abs(
+        value
+    ) == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected {expectation}, got {text!r}")
+    return value
+
+
+def _integer(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    return _number(text, 0.0, strict=True)
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0."""
+    return _number(text, 0.0, strict=False)
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _integer(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0."""
+    return _integer(text, 0)
+
+
+def _add_training(p: argparse.ArgumentParser, steps: int, objective: str) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--objective", choices=OBJECTIVES, default=objective,
+                   help="training objective: contrastive divergence, score matching, "
+                   "denoising SM, sliced SM or noise-contrastive estimation")
+    g.add_argument("--steps", type=positive_int, default=steps, help="optimizer steps")
+    g.add_argument("--batch-size", type=positive_int, default=256, help="minibatch size")
+    g.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam step size")
+    g.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
+                   help="hidden layer widths of the MLP energy")
+    g.add_argument("--activation", default="swish", choices=ACTIVATIONS,
+                   help="activation of the MLP (smooth ones only)")
+    g.add_argument("--quadratic", type=nonnegative_float, default=0.1,
+                   help="weight of the confining ½‖x‖² term (keeps exp(-E) normalisable)")
+    g.add_argument("--sigma", type=positive_float, default=0.1, help="DSM noise level")
+    g.add_argument("--cd-steps", type=positive_int, default=20,
+                   help="Langevin steps per CD update")
+    g.add_argument("--cd-step-size", type=positive_float, default=0.01,
+                   help="Langevin step size of CD")
+    g.add_argument("--n", type=positive_int, default=None,
+                   help="number of data points (all rows of a file when not given)")
+
+
+def _add_sampling(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sampling")
+    g.add_argument("--chains", type=positive_int, default=4, help="number of chains")
+    g.add_argument("--samples", type=positive_int, default=1000, help="draws kept per chain")
+    g.add_argument("--warmup", type=nonnegative_int, default=500,
+                   help="warm-up steps per chain (step-size adaptation)")
+    g.add_argument("--step-size", type=positive_float, default=0.01,
+                   help="initial step size (adapted during warm-up except for ULA; the "
+                   "random-walk scale for mh)")
+    g.add_argument("--thin", type=positive_int, default=1, help="keep every thin-th step")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ebm-ppl`` argument parser (commands demo, train, sample, report)."""
+    parser = argparse.ArgumentParser(
+        prog="ebm-ppl",
+        description="Train, sample and diagnose energy-based models in JAX.",
+        epilog="Run 'ebm-ppl COMMAND --help' for the options and examples of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"ebm_ppl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common()
+
+    p = sub.add_parser(
+        "demo", parents=[common], formatter_class=_Formatter,
+        help="train on two moons, sample with ULA and MALA, diagnose, write a report",
+        description="Train an MLP energy on the embedded two-moons data set, sample it with "
+        "ULA and MALA, print the diagnostic summaries with their verdicts and write "
+        "OUT/index.html (ULA beside MALA) with a full report of each run.\n\nexamples:\n"
+        "  ebm-ppl demo\n  ebm-ppl demo --objective ssm --steps 3000 --out my-demo",
+    )
+    _add_training(p, steps=2000, objective="dsm")
+    _add_sampling(p)
+    p.add_argument("--out", default="ebm-ppl-demo", help="output folder")
+    p.set_defaults(n=2000, chains=32, step_size=0.03, thin=40)
+
+    p = sub.add_parser(
+        "train", parents=[common], formatter_class=_Formatter, help="train an MLP energy",
+        description="Train an MLP energy on a data set and write a model folder (read it "
+        "in Python with ebm_ppl.load).\n\n"
+        "examples:\n  ebm-ppl train --data two_moons --objective dsm --out model\n"
+        "  ebm-ppl train --data points.npy --objective nce --steps 5000 --out model",
+    )
+    p.add_argument("--data", required=True,
+                   help=f"a data set name ({', '.join(DATASETS)}) or a .npy/.csv/.txt file "
+                   "of shape (n, d)")
+    p.add_argument("--out", default="ebm-ppl-model", help="model folder to write")
+    _add_training(p, steps=2000, objective="dsm")
+
+    p = sub.add_parser(
+        "sample", parents=[common], formatter_class=_Formatter,
+        help="sample a trained model, write InferenceData (netCDF)",
+        description="Sample the energy of a model folder (ebm-ppl train, ebm_ppl.save).\n\n"
+        "examples:\n  ebm-ppl sample model --kernel mala --out draws.nc\n"
+        "  ebm-ppl sample model --kernel nuts --step-size 0.1 --chains 8",
+    )
+    p.add_argument("model", help="model folder written by 'ebm-ppl train' or ebm_ppl.save")
+    p.add_argument("--kernel", choices=KERNELS, default="mala", help="MCMC kernel")
+    p.add_argument("--out", default="samples.nc", help="netCDF file to write")
+    _add_sampling(p)
+
+    p = sub.add_parser(
+        "report", parents=[common], formatter_class=_Formatter,
+        help="render a report from a saved InferenceData (.nc)",
+        description="Render index.html and report.md from an InferenceData netCDF file. "
+        "With --model the report adds the KSD test of the draws and the density contours; "
+        "with --data too, the model-versus-data tests.\n\n"
+        "examples:\n  ebm-ppl report samples.nc --out report\n"
+        "  ebm-ppl report samples.nc --model model --data two_moons --seed 1",
+    )
+    p.add_argument("path", help="InferenceData netCDF file")
+    p.add_argument("--model", default=None, help="the model folder the draws came from")
+    p.add_argument("--data", default=None,
+                   help="data to test the model and the draws against: a data set name "
+                   "(drawn with --seed: use another seed than training for held-out points) "
+                   "or a .npy/.csv/.txt file")
+    p.add_argument("--n", type=positive_int, default=None,
+                   help="number of data points (all rows of a file when not given)")
+    p.add_argument("--out", default="ebm-ppl-report", help="output folder")
+    return parser

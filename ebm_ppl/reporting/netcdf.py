@@ -1,0 +1,99 @@
+"""Reports of saved runs: an InferenceData netCDF file, optionally with its model folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+
+from ebm_ppl.diagnostics._samples import posterior_array
+from ebm_ppl.model_io import load
+from ebm_ppl.reporting.assemble import report
+
+__all__ = ["read_inference_data", "render_from_netcdf"]
+
+
+def read_inference_data(path: str | os.PathLike[str]) -> az.InferenceData:
+    """Read an ``arviz.InferenceData`` netCDF file that has a ``posterior`` group.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    ValueError
+        If the file is not netCDF, or holds no ``posterior`` with ``(chain, draw)`` dims.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such netCDF file: {path}")
+    try:
+        idata = az.from_netcdf(str(path))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"could not read {path} as InferenceData netCDF ({err})") from None
+    posterior = getattr(idata, "posterior", None)
+    if posterior is None or not posterior.data_vars or not {"chain", "draw"} <= set(
+        posterior.dims
+    ):
+        raise ValueError(
+            f"{path} holds no posterior with (chain, draw) dimensions; expected an "
+            "InferenceData written by 'ebm-ppl sample' or idata.to_netcdf"
+        )
+    return idata
+
+
+def render_from_netcdf(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    model_dir: str | os.PathLike[str] | None = None,
+    data: Any = None,
+    **kwargs: Any,
+) -> Path:
+    """Load an ``InferenceData`` netCDF file and write its report (``ebm-ppl report``).
+
+    With the model folder the draws came from, the report adds everything that needs the
+    model's score: the KSD test of the draws, the energy in the drift check, the density
+    contours; with data too, the model-versus-data tests
+    (:func:`~ebm_ppl.reporting.model_vs_data`).
+
+    Parameters
+    ----------
+    path
+        A ``.nc`` file written by ``idata.to_netcdf`` (``ebm-ppl sample`` writes one).
+    out_dir
+        Output folder.
+    model_dir
+        A model folder (:func:`ebm_ppl.save`, ``ebm-ppl train``), or None.
+    data
+        Data ``(n, d)`` of the model's dimension, or None.
+    **kwargs
+        Passed to :func:`~ebm_ppl.report`.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``index.html``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` or ``model_dir`` does not exist.
+    ValueError
+        If the file is not an InferenceData with a posterior, or its draws do not have
+        the model's dimension.
+    """
+    idata = read_inference_data(path)
+    pot = None
+    if model_dir is not None:
+        pot = load(model_dir)
+        expected = int(np.prod(pot.example.shape))
+        got = posterior_array(idata).shape[-1]
+        if got != expected:
+            raise ValueError(
+                f"the draws in {path} have dimension {got} but the model in {model_dir} has "
+                f"dimension {expected}; pass the model the draws came from"
+            )
+    return report(idata, out_dir, pot=pot, data=data, **kwargs)
