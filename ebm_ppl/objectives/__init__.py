@@ -5,7 +5,7 @@ Every objective is an :class:`Objective` ``(init, loss)`` pair:
 ``loss(params, batch, rng_key, energy_fn, state) -> (value, (metrics, new_state))``.
 """
 
-from ebm_ppl.objectives.base import EmptyState, Objective
+from ebm_ppl.objectives.base import EmptyState, Objective, empty_init
 from ebm_ppl.objectives.contrastive_divergence import CDState, contrastive_divergence
 from ebm_ppl.objectives.nce import NCEState, nce, nce_params
 from ebm_ppl.objectives.score_matching import (
@@ -23,6 +23,7 @@ __all__ = [
     "PROJECTIONS",
     "contrastive_divergence",
     "denoising_score_matching",
+    "empty_init",
     "nce",
     "nce_params",
     "score_matching",
