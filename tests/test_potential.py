@@ -185,3 +185,49 @@ def test_model_second_call_compiles_nothing():
     with count_compiles() as compiled:
         run(1)
     assert compiled == []
+
+
+def test_new_from_model_on_same_shaped_data_compiles_nothing():
+    """Compile once: the data are traced leaves of a model potential and the model its
+    static part, so a *new* ``from_model`` on other data of the same shape reuses every
+    program of the first run."""
+    def run(pot, seed):
+        return ebm_ppl.sample(pot, kernels.random_walk(0.5), None, num_samples=20,
+                              num_warmup=20, num_chains=4, seed=seed, progress=False)
+
+    run(ebm_ppl.Potential.from_model(model, jnp.asarray(Y)), 0)
+    with count_compiles() as compiled:
+        pot = ebm_ppl.Potential.from_model(model, jnp.asarray(Y) + 1.0)
+        idata = run(pot, 1)
+    assert compiled == []
+    assert set(idata.posterior.data_vars) == {"mu", "s"}
+    np.testing.assert_allclose(pot.model_args[0], Y + 1.0, rtol=1e-6)
+    assert pot.model is model and pot.model_kwargs == {}
+
+
+def test_model_with_numpy_on_data_falls_back_to_a_closure():
+    """A model that calls NumPy on its data cannot take traced data: it still works
+    (NumPyro's closure over the data), with the same potential values."""
+    def numpy_model(y):
+        mu = numpyro.sample("mu", dist.Normal(float(np.mean(y)), 1.0))
+        numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    pot = ebm_ppl.Potential.from_model(numpy_model, np.asarray(Y))
+    z = {"mu": jnp.asarray(0.4)}
+    expected = -(dist.Normal(float(np.mean(Y)), 1.0).log_prob(0.4)
+                 + dist.Normal(0.4, 1.0).log_prob(jnp.asarray(Y)).sum())
+    np.testing.assert_allclose(pot.potential_fn(z), expected, rtol=1e-5)
+    assert pot.params is None
+
+
+def test_energy_family_and_sign_helpers():
+    """``from_energy_family``: ``log pi(theta) - sum_i E_theta(x_i)``; the one sign flip
+    ``logdensity_from_energy(E, T) = -E/T``."""
+    from ebm_ppl.potential import logdensity_from_energy, potential_from_logdensity
+
+    data = jnp.array([[1.0, 2.0], [0.5, -1.0]])
+    pot = ebm_ppl.Potential.from_energy_family(
+        lambda tau, x: 0.5 * tau * jnp.sum(x**2), data, lambda tau: -tau)
+    np.testing.assert_allclose(pot.logdensity_fn(jnp.asarray(2.0)), -2.0 - 6.25, rtol=1e-6)
+    np.testing.assert_allclose(logdensity_from_energy(3.0, 2.0), -1.5)
+    np.testing.assert_allclose(potential_from_logdensity(-1.5), 1.5)
