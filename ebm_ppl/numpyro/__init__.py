@@ -10,8 +10,8 @@
 """
 
 from ebm_ppl.numpyro.distribution import EnergyDistribution
-from ebm_ppl.numpyro.groups import add_model_groups, add_posterior_predictive
 from ebm_ppl.numpyro.exchange import Exchange
+from ebm_ppl.numpyro.groups import add_model_groups, add_posterior_predictive
 from ebm_ppl.numpyro.kernels import MH, ULA, BlackJAXKernel, EBMKernel, EBMKernelState
 
 __all__ = [
