@@ -136,24 +136,30 @@ def _evaluate(params, objective_state, batches, key, config: ChunkConfig) -> dic
     return {f"val_{k}": jnp.mean(jnp.asarray(v, float_dtype), axis=0) for k, v in outs.items()}
 
 
+def _held_out(state: FitState, validation, controls: Controls, config: ChunkConfig):
+    """``(outputs, best_val_loss, evals_since_best)``: the held-out evaluation of
+    ``state.params`` at steps that are multiples of ``validate_every`` (NaN outputs
+    elsewhere, and nothing without ``validation = (batches, key)``)."""
+    best, since = state.best_val_loss, state.evals_since_best
+    if validation is None:
+        return {}, best, since
+    do_eval = state.step % controls.validate_every == 0
+
+    def evaluate():
+        return _evaluate(state.params, state.objective_state, *validation, config)
+
+    out = jax.lax.cond(do_eval, evaluate, lambda: _filled(jax.eval_shape(evaluate)))
+    improved = do_eval & (out["val_loss"] < best)
+    best = jnp.where(improved, out["val_loss"].astype(best.dtype), best)
+    since = jnp.where(do_eval, jnp.where(improved, 0, since + 1), since)
+    return out, best, since
+
+
 def _train_step(state: FitState, batch: Array, key: PRNGKey, validation, controls: Controls,
                 config: ChunkConfig) -> tuple[FitState, dict[str, Array]]:
     """One optax step; skipped (state kept) when the loss, gradient or update is not
-    finite. With held-out ``validation = (batches, key)`` the parameters are first
-    evaluated every ``validate_every`` steps."""
-    out = {}
-    best, since = state.best_val_loss, state.evals_since_best
-    if validation is not None:
-        do_eval = state.step % controls.validate_every == 0
-
-        def evaluate():
-            return _evaluate(state.params, state.objective_state, *validation, config)
-
-        out = jax.lax.cond(do_eval, evaluate, lambda: _filled(jax.eval_shape(evaluate)))
-        improved = do_eval & (out["val_loss"] < best)
-        best = jnp.where(improved, out["val_loss"].astype(best.dtype), best)
-        since = jnp.where(do_eval, jnp.where(improved, 0, since + 1), since)
-
+    finite. With held-out data the parameters are first evaluated (:func:`_held_out`)."""
+    held_out, best, since = _held_out(state, validation, controls, config)
     grad_fn = jax.value_and_grad(config.objective.loss, has_aux=True)
     (value, (metrics, objective_state)), grads = grad_fn(
         state.params, _constrain(batch, config), key, config.energy_fn, state.objective_state
@@ -183,7 +189,7 @@ def _train_step(state: FitState, batch: Array, key: PRNGKey, validation, control
         "grad_norm": optax.tree.norm(grads).astype(float_dtype),
         "skipped": ~good,
         **{name: jnp.asarray(m) for name, m in metrics.items()},
-        **out,
+        **held_out,
     }
     return new_state, out
 
