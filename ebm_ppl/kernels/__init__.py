@@ -8,7 +8,8 @@ BlackJAX adapters: :func:`mala`, :func:`hmc`, :func:`nuts`, :func:`barker`, and
 from ebm_ppl.kernels.base import ADAPTATIONS, Kernel
 from ebm_ppl.kernels.blackjax import barker, hmc, mala, nuts
 from ebm_ppl.kernels.chains import init_chains, run_chains, step_chains
-from ebm_ppl.kernels.exchange import ExchangeInfo, ExchangeState, exchange, inner_steps_check
+from ebm_ppl.kernels.exchange import ExchangeInfo, ExchangeState, exchange
+from ebm_ppl.kernels.exchange_check import InnerStepsCheck, inner_steps_check
 from ebm_ppl.kernels.from_blackjax import from_blackjax
 from ebm_ppl.kernels.mh import MHInfo, MHState, Proposal, independent, mh, random_walk
 from ebm_ppl.kernels.ula import ULAInfo, ULAState, ula
@@ -17,6 +18,7 @@ __all__ = [
     "ADAPTATIONS",
     "ExchangeInfo",
     "ExchangeState",
+    "InnerStepsCheck",
     "Kernel",
     "MHInfo",
     "MHState",

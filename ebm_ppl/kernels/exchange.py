@@ -17,8 +17,9 @@ in which every :math:`Z` cancels; with exact auxiliary draws the chain leaves th
 posterior invariant. Exact draws are rarely available: the practical form draws ``y``
 by ``inner_steps`` steps of an MCMC kernel targeting :math:`f_{\theta'}` started from the
 observed data (Liang 2010's *double Metropolis–Hastings*), one chain per data point,
-vectorised. Its bias vanishes as ``inner_steps`` grows; :func:`inner_steps_check` tests
-whether it is small next to the Monte-Carlo error.
+vectorised. Its bias vanishes as ``inner_steps`` grows;
+:func:`~ebm_ppl.kernels.exchange_check.inner_steps_check` tests whether it is small next
+to the Monte-Carlo error.
 
 The log density a kernel receives (``logdensity_fn`` of :func:`ebm_ppl.sample`) is the
 posterior *without* the normaliser, :math:`\log \pi(\theta) - \sum_i E_\theta(x_i)`
@@ -42,10 +43,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
-from ebm_ppl._validation import as_key, check_int, check_positive, check_probability
+from ebm_ppl._validation import check_int, check_positive, check_probability
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.blackjax import mala
 from ebm_ppl.kernels.chains import run_chains
@@ -61,15 +61,9 @@ __all__ = [
     "exchange",
     "exchange_init",
     "exchange_kernel",
-    "InnerStepsCheck",
     "inner_draws",
-    "inner_steps_check",
     "with_inner_steps",
 ]
-
-#: Family-wise false-alarm rate of :func:`inner_steps_check` (Bonferroni over the
-#: compared posterior means).
-INNER_CHECK_ALPHA = 0.01
 
 
 class ExchangeState(NamedTuple):
@@ -399,110 +393,3 @@ def with_inner_steps(kernel: Kernel, inner_steps: int) -> Kernel:
     draw = dataclasses.replace(auxiliary.draw_fn, inner_steps=inner_steps)
     auxiliary = dataclasses.replace(auxiliary, draw_fn=draw)
     return dataclasses.replace(kernel, parameters={**kernel.parameters, "auxiliary": auxiliary})
-
-
-class InnerStepsCheck(NamedTuple):
-    r"""Result of :func:`inner_steps_check`.
-
-    Attributes
-    ----------
-    inner_steps
-        The two inner-step counts compared, ``(K, 2K)``.
-    means, mcse
-        Posterior means and their Monte-Carlo standard errors (every scalar component of
-        :math:`\theta`, flattened), one array per run.
-    z
-        :math:`|m_K - m_{2K}| / \sqrt{\mathrm{mcse}_K^2 + \mathrm{mcse}_{2K}^2}`.
-    critical_z
-        Bonferroni critical value at family-wise level :data:`INNER_CHECK_ALPHA`.
-    passed
-        ``max(z) <= critical_z``: doubling the inner steps moves no posterior mean by
-        more than Monte-Carlo error explains.
-    inner_acceptance_rate
-        Mean acceptance of the inner chains at posterior draws of the ``K`` run.
-    idata
-        The two InferenceData objects.
-    """
-
-    inner_steps: tuple[int, int]
-    means: tuple[np.ndarray, np.ndarray]
-    mcse: tuple[np.ndarray, np.ndarray]
-    z: np.ndarray
-    critical_z: float
-    passed: bool
-    inner_acceptance_rate: float
-    idata: tuple[Any, Any]
-
-
-def _posterior_positions(idata: Any, example: ArrayTree, num: int) -> ArrayTree:
-    """Up to ``num`` posterior draws as a batch of positions shaped like ``example``."""
-    leaves, treedef = jax.tree.flatten(example)
-    post = idata.posterior
-    arrays = [post[name].values.reshape(-1, *np.shape(leaf))
-              for name, leaf in zip(post.data_vars, leaves)]
-    index = np.linspace(0, arrays[0].shape[0] - 1, min(num, arrays[0].shape[0])).astype(int)
-    return jax.tree.unflatten(treedef, [jnp.asarray(a[index]) for a in arrays])
-
-
-def inner_steps_check(
-    pot: Potential, kernel: Kernel, init: ArrayTree, *, seed: int | PRNGKey = 0,
-    **sample_kwargs: Any,
-) -> InnerStepsCheck:
-    r"""Is ``inner_steps`` enough? Sample with ``K`` and ``2K`` inner steps and compare.
-
-    The inner-MCMC exchange algorithm is biased by the finite inner runs; the bias
-    shrinks as ``K`` grows. When the posterior means with ``K`` and ``2K`` inner steps
-    agree within Monte-Carlo error (a two-sample z-test per component, Bonferroni at
-    family-wise level 0.01), ``K`` is enough for the precision of this run; if not,
-    double ``inner_steps`` and check again.
-
-    Parameters
-    ----------
-    pot, kernel, init
-        As for :func:`ebm_ppl.sample` (``kernel`` from :func:`exchange`, with inner MCMC).
-    seed
-        Seed of the two (independent) runs.
-    **sample_kwargs
-        Passed to :func:`ebm_ppl.sample` (``num_samples``, ``num_chains``...).
-
-    Returns
-    -------
-    InnerStepsCheck
-    """
-    # imported here: ebm_ppl.sampling builds on ebm_ppl.kernels (import cycle otherwise)
-    import arviz as az
-
-    from ebm_ppl.sampling import sample
-
-    auxiliary = kernel.parameters.get("auxiliary")
-    if not isinstance(getattr(auxiliary, "draw_fn", None), _FamilyDraw) \
-            or auxiliary.draw_fn.exact_sampler is not None:
-        raise ValueError("kernel must be built by kernels.exchange with inner MCMC (no "
-                         f"exact_sampler), got {kernel!r}")
-    steps = auxiliary.draw_fn.inner_steps
-    keys = jax.random.split(as_key(seed), 3)
-    sample_kwargs.setdefault("progress", False)
-    runs = tuple(sample(pot, k, init, seed=key, **sample_kwargs)
-                 for k, key in ((kernel, keys[0]), (with_inner_steps(kernel, 2 * steps), keys[1])))
-    means = tuple(np.concatenate([np.atleast_1d(r.posterior[v].mean(("chain", "draw")).values)
-                                  .ravel() for v in r.posterior.data_vars]) for r in runs)
-    mcse = tuple(np.concatenate([np.atleast_1d(az.mcse(r.posterior)[v].values).ravel()
-                                 for v in r.posterior.data_vars]) for r in runs)
-    z = np.abs(means[0] - means[1]) / np.sqrt(mcse[0] ** 2 + mcse[1] ** 2)
-    critical = float(stats.norm.ppf(1.0 - INNER_CHECK_ALPHA / (2.0 * z.size)))
-    thetas = _posterior_positions(runs[0], jax.tree.map(lambda x: x[0], init)
-                                  if _is_batch(init, runs[0]) else init, 64)
-    num = jax.tree.leaves(thetas)[0].shape[0]
-    rates = jax.vmap(lambda k, t: auxiliary.draw_fn(k, t, auxiliary.params)[1])(
-        jax.random.split(keys[2], num), thetas)
-    return InnerStepsCheck((steps, 2 * steps), means, mcse, z, critical,
-                           bool(np.all(z <= critical)), float(jnp.mean(rates)), runs)
-
-
-def _is_batch(init: ArrayTree, idata: Any) -> bool:
-    """Whether ``init`` holds one position per chain."""
-    num_chains = idata.posterior.sizes["chain"]
-    leaves = jax.tree.leaves(init)
-    names = list(idata.posterior.data_vars)
-    return all(np.ndim(leaf) == idata.posterior[n].ndim - 1 and np.shape(leaf)[0] == num_chains
-               for leaf, n in zip(leaves, names))
