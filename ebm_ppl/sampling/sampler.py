@@ -16,6 +16,8 @@ from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import as_key, check_int, check_nonnegative
 from ebm_ppl.inference_data import position_names, run_attrs, to_inference_data
 from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.from_blackjax import check_kernel, mclmc_warmup_chains
+from ebm_ppl.numpyro.groups import add_model_groups
 from ebm_ppl.potential import Potential
 from ebm_ppl.sampling.checks import check_finite_start, warn_suspicious
 from ebm_ppl.sampling.distributed import gather, run_info, shard_chains
@@ -153,7 +155,7 @@ def sample(
     key_init, key_warmup, key_sample = jax.random.split(as_key(seed), 3)
     if resume is not None:
         states, kernels, key_sample, first_step, num_chains = restore_state(resume, pot, kernel)
-        num_warmup, scheme, warmup = 0, SAMPLE, None
+        num_warmup, scheme, warmup, tuner = 0, SAMPLE, None, False
         one = jax.tree.map(lambda x: x[0], states.position)
     else:
         positions = initial_positions(pot, init, num_chains, key_init, jitter)
@@ -163,15 +165,20 @@ def sample(
         if check_target:
             warn_suspicious(pot, kernel, one)
         scheme = kernel.adaptation if adapt and kernel.adaptation != "none" else SAMPLE
+        tuner = scheme == "mclmc"  # BlackJAX's own MCLMC tuner: one call, not per step
+        scheme = SAMPLE if tuner else scheme
         warn_short_warmup(scheme, num_warmup)
         states, kernels, warmup = init_chains_and_kernels(
             kernel, pot, positions, jnp.asarray(num_warmup), scheme=scheme
         )
+        if tuner and num_warmup > 0:
+            states, kernels = mclmc_warmup_chains(kernels, key_warmup, states, pot, num_warmup)
         first_step = 0
     states, kernels, warmup = shard_chains((states, kernels, warmup), num_chains)
     postprocess = partial(_constrain_draws, pot) if pot.postprocess_fn is not None else None
 
-    phases = (Phase(key_warmup, 0, num_warmup, 1, chunk_size, scheme, save_warmup),
+    phases = (Phase(key_warmup, 0, 0 if tuner else num_warmup, 1, chunk_size, scheme,
+                    save_warmup),
               Phase(key_sample, first_step, num_samples, thin, chunk_size, SAMPLE, True))
     started = time.perf_counter()
     states, kernels, warm_draws, draws, done, interrupted = _run(
@@ -194,7 +201,7 @@ def sample(
     idata.add_groups({SAMPLER_STATE: sampler_state_dataset(
         states, kernels, key_sample, first_step + done * thin, kernel.name)})
     warn_run_problems(idata.posterior, idata.sample_stats)
-    return idata
+    return add_model_groups(idata, pot) if pot.kind == "model" else idata
 
 
 def _check_types(pot: Any, kernel: Any) -> None:
@@ -203,11 +210,7 @@ def _check_types(pot: Any, kernel: Any) -> None:
             f"pot must be an ebm_ppl.Potential (see Potential.from_energy), got "
             f"{type(pot).__name__}"
         )
-    if not isinstance(kernel, Kernel):
-        raise TypeError(
-            f"kernel must be an ebm_ppl.kernels kernel (e.g. kernels.mala(0.1)), got "
-            f"{type(kernel).__name__}"
-        )
+    check_kernel(kernel)  # a BlackJAX algorithm gets the from_blackjax call to use
 
 
 @jax.jit
