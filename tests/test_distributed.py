@@ -29,8 +29,9 @@ from ebm_ppl.inference_data import read_config
 from ebm_ppl.sampling import distributed
 
 WORKER = Path(__file__).with_name("_distributed_worker.py")
-#: Seconds allowed to each worker process (compiles five kernels on a shared CPU).
-TIMEOUT = 600
+#: Seconds allowed to a job (about a minute on 2 idle cores; 10 minutes were seen on a
+#: machine loaded 12-fold).
+TIMEOUT = 1500
 
 
 def _free_port() -> int:
