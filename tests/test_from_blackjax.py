@@ -9,6 +9,7 @@ threshold ``norm.ppf(1 - alpha / (2k))``, ``alpha = 1e-3``, ``k`` checks.
 
 from __future__ import annotations
 
+import arviz as az
 import blackjax
 import jax
 import jax.numpy as jnp
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from ebm_ppl import Potential, sample
 from ebm_ppl.kernels import Kernel, from_blackjax
 from ebm_ppl.kernels.from_blackjax import WARMUPS, check_kernel, mclmc_warmup
 
@@ -203,3 +205,30 @@ def test_check_kernel_shows_the_from_blackjax_call():
         check_kernel(blackjax.nuts(logdensity, 0.1, jnp.ones(2)))
     with pytest.raises(TypeError, match="kernel must be an ebm_ppl.kernels kernel"):
         check_kernel("nuts")
+
+
+# ---------------------------------------------------------------- through ebm_ppl.sample
+def test_sample_names_the_from_blackjax_call_for_a_bare_algorithm():
+    pot = Potential.from_logdensity(logdensity)
+    with pytest.raises(TypeError, match=r"from_blackjax\(blackjax\.nuts, step_size=\.\.\.\)"):
+        sample(pot, blackjax.nuts, jnp.zeros(2), num_samples=10, num_warmup=10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ghmc", "mclmc"])
+def test_sample_runs_and_tunes_from_blackjax_kernels(name):
+    """ghmc: dual averaging of its step size; mclmc: BlackJAX's own tuner (issue 13: dual
+    averaging drove its step size to 1e25 and froze the chains)."""
+    pot = Potential.from_logdensity(logdensity)
+    idata = sample(pot, ALGORITHMS[name](), MEAN, num_samples=1000, num_warmup=500,
+                   num_chains=4, progress=False, seed=2)
+    step = idata.sample_stats["step_size"].values
+    assert np.all((step > 0.01) & (step < 10.0)), step[:, 0]
+    x = idata.posterior["x"].values
+    crit = z_crit(4)
+    for j in range(2):
+        draws = x[..., j]
+        for values, truth in ((draws, float(MEAN[j])),
+                              ((draws - float(MEAN[j])) ** 2, float(SD[j]) ** 2)):
+            mcse = values.std() / np.sqrt(float(az.ess(values)))
+            assert abs(values.mean() - truth) / mcse < crit, (name, j)
