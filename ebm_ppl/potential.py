@@ -23,7 +23,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ebm_ppl._model_functions import model_fields
+from ebm_ppl._potential_parts import (
+    as_spec,
+    as_struct,
+    check_temperature,
+    combine,
+    describe,
+    model_fields,
+    partition,
+)
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import as_key
 
@@ -44,10 +52,6 @@ def logdensity_from_energy(energy: Array, temperature: Any = 1.0) -> Array:
 def potential_from_logdensity(logdensity: Array) -> Array:
     """The one log-density-to-potential sign flip: NumPyro's ``potential_energy = -log p``."""
     return -logdensity
-
-
-def _describe(tree: Any) -> str:
-    return str(jax.tree.map(lambda leaf: f"{leaf.dtype}{list(leaf.shape)}", tree))
 
 
 @jax.tree_util.register_dataclass
@@ -101,7 +105,7 @@ class Potential:
     @property
     def energy_params(self) -> Any:
         """The parameters as given, non-array leaves (an Equinox activation...) included."""
-        return _combine(self.params, self.params_static)
+        return combine(self.params, self.params_static)
 
     @property
     def model(self) -> Callable | None:
@@ -174,8 +178,8 @@ class Potential:
         """
         if not callable(energy_fn):
             raise TypeError(f"energy_fn must be callable, got {type(energy_fn).__name__}")
-        _check_temperature(temperature)
-        arrays, static = _partition(params)
+        check_temperature(temperature)
+        arrays, static = partition(params)
         pot = cls(
             fn=energy_fn,
             params=arrays,
@@ -183,7 +187,7 @@ class Potential:
             temperature=jnp.asarray(temperature, dtype=jnp.result_type(float)),
             kind="energy",
             has_params=params is not None,
-            example_spec=_as_spec(example),
+            example_spec=as_spec(example),
         )
         if example is not None:
             pot.check(example, name="example")
@@ -206,7 +210,7 @@ class Potential:
             raise TypeError(
                 f"logdensity_fn must be callable, got {type(logdensity_fn).__name__}"
             )
-        pot = cls(fn=logdensity_fn, kind="logdensity", example_spec=_as_spec(example))
+        pot = cls(fn=logdensity_fn, kind="logdensity", example_spec=as_spec(example))
         if example is not None:
             pot.check(example, name="example")
         return pot
@@ -340,7 +344,7 @@ class Potential:
         """The same potential with new parameter values (no recompilation)."""
         if not self.has_params:
             raise ValueError("this potential was built without params; cannot replace them")
-        arrays, static = _partition(params)
+        arrays, static = partition(params)
         return dataclasses.replace(self, params=arrays, params_static=static)
 
     def constrain(self, x: ArrayTree) -> dict[str, Array]:
@@ -362,7 +366,7 @@ class Potential:
             If the density does not return a real scalar, or if the position does not
             match the expected structure.
         """
-        struct = _as_struct(position)
+        struct = as_struct(position)
         if self.example is not None:
             expected = jax.tree.structure(self.example)
             got = jax.tree.structure(struct)
@@ -372,22 +376,22 @@ class Potential:
             )
             if not shapes_ok:
                 raise ValueError(
-                    f"{name} must have the structure and shapes {_describe(self.example)}, "
-                    f"got {_describe(struct)}"
+                    f"{name} must have the structure and shapes {describe(self.example)}, "
+                    f"got {describe(struct)}"
                 )
         try:
             out = jax.eval_shape(self.logdensity_fn, struct)
         except Exception as err:  # noqa: BLE001 - re-raised with context
             raise ValueError(
                 f"the {self.kind} function could not be traced with JAX on a {name} of "
-                f"shape {_describe(struct)} ({type(err).__name__}: {err}); it must be a "
+                f"shape {describe(struct)} ({type(err).__name__}: {err}); it must be a "
                 "jax-traceable function of one position"
             ) from err
         if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
             shape = getattr(out, "shape", type(out).__name__)
             raise ValueError(
                 f"the {self.kind} function must return a scalar, got shape {shape} for a "
-                f"{name} of shape {_describe(struct)}"
+                f"{name} of shape {describe(struct)}"
             )
         if not jnp.issubdtype(out.dtype, jnp.floating):
             raise ValueError(
@@ -406,63 +410,10 @@ class Potential:
             size = sum(int(np.size(leaf)) for leaf in leaves)
             parts.append(f"params={size} values in {len(leaves)} arrays")
         if self.example is not None:
-            parts.append(f"position={_describe(self.example)}")
+            parts.append(f"position={describe(self.example)}")
         if self.kind == "energy" and not isinstance(self.temperature, jax.core.Tracer):
             parts.append(f"temperature={float(self.temperature):g}")
         return f"Potential({', '.join(parts)})"
-
-
-def _check_temperature(temperature: Any) -> None:
-    if isinstance(temperature, jax.core.Tracer):
-        return
-    t = np.asarray(temperature)
-    if t.shape != () or not np.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a finite scalar > 0, got {temperature!r}")
-
-
-def _as_struct(tree: Any) -> Any:
-    if tree is None:
-        return None
-    return jax.tree.map(
-        lambda leaf: leaf
-        if isinstance(leaf, jax.ShapeDtypeStruct)
-        else jax.ShapeDtypeStruct(np.shape(leaf), jnp.result_type(leaf)),
-        tree,
-    )
-
-
-def _as_spec(tree: Any) -> Any:
-    if tree is None:
-        return None
-    leaves, treedef = jax.tree.flatten(_as_struct(tree))
-    return treedef, tuple(leaves)
-
-
-def _is_array_leaf(leaf: Any) -> bool:
-    return isinstance(leaf, (jax.Array, np.ndarray, np.generic, float, int, complex)) \
-        and not isinstance(leaf, bool)
-
-
-def _partition(params: Any) -> tuple[Any, Any]:
-    """Split a parameter pytree into its array leaves and hashable static rest."""
-    if params is None:
-        return None, None
-    leaves, treedef = jax.tree.flatten(params)
-    if all(_is_array_leaf(leaf) for leaf in leaves):
-        return params, None
-    arrays = [leaf if _is_array_leaf(leaf) else None for leaf in leaves]
-    static = tuple((i, leaf) for i, leaf in enumerate(leaves) if not _is_array_leaf(leaf))
-    return arrays, (treedef, static)
-
-
-def _combine(arrays: Any, static: Any) -> Any:
-    if static is None:
-        return arrays
-    treedef, rest = static
-    leaves = list(arrays)
-    for i, leaf in rest:
-        leaves[i] = leaf
-    return jax.tree.unflatten(treedef, leaves)
 
 
 @dataclasses.dataclass(frozen=True)

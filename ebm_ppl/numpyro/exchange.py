@@ -44,7 +44,7 @@ from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import constrain_fn
 
-from ebm_ppl._model_functions import ModelFunction, join_data, model_fields, split_data
+from ebm_ppl._potential_parts import ModelFunction, join_data, model_fields, split_data
 from ebm_ppl._types import Array, ArrayTree, PRNGKey
 from ebm_ppl._validation import check_int, check_positive, check_probability
 from ebm_ppl.kernels.base import Kernel

@@ -1,4 +1,5 @@
-"""A NumPyro model's potential and constrain maps as hashable functions of ``(data, z)``.
+"""Building blocks of :class:`ebm_ppl.Potential`: parameter partition, shape specs, and a
+NumPyro model's potential and constrain maps as hashable functions of ``(data, z)``.
 
 :meth:`ebm_ppl.Potential.from_model` stores these as the static part of a potential and
 the model's array arguments (the data) as its traced leaves. Two calls with the same
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import init_to_uniform
 from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
@@ -25,6 +27,7 @@ from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
 from ebm_ppl._types import Array, ArrayTree, PRNGKey
 
 __all__ = [
+    "as_spec", "as_struct", "check_temperature", "combine", "describe", "partition",
     "ModelFunction", "ClosedModelFunction", "split_data", "join_data", "UniformInit",
     "model_fields",
 ]
@@ -193,3 +196,61 @@ def _takes_traced_data(
     except Exception:  # noqa: BLE001 - any failure means: keep NumPyro's closure
         return False
     return True
+
+
+# ---------------------------------------------------------------------- parameters
+def describe(tree: Any) -> str:
+    return str(jax.tree.map(lambda leaf: f"{leaf.dtype}{list(leaf.shape)}", tree))
+
+
+def check_temperature(temperature: Any) -> None:
+    if isinstance(temperature, jax.core.Tracer):
+        return
+    t = np.asarray(temperature)
+    if t.shape != () or not np.isfinite(t) or t <= 0:
+        raise ValueError(f"temperature must be a finite scalar > 0, got {temperature!r}")
+
+
+def as_struct(tree: Any) -> Any:
+    if tree is None:
+        return None
+    return jax.tree.map(
+        lambda leaf: leaf
+        if isinstance(leaf, jax.ShapeDtypeStruct)
+        else jax.ShapeDtypeStruct(np.shape(leaf), jnp.result_type(leaf)),
+        tree,
+    )
+
+
+def as_spec(tree: Any) -> Any:
+    if tree is None:
+        return None
+    leaves, treedef = jax.tree.flatten(as_struct(tree))
+    return treedef, tuple(leaves)
+
+
+def _is_array_leaf(leaf: Any) -> bool:
+    return isinstance(leaf, (jax.Array, np.ndarray, np.generic, float, int, complex)) \
+        and not isinstance(leaf, bool)
+
+
+def partition(params: Any) -> tuple[Any, Any]:
+    """Split a parameter pytree into its array leaves and hashable static rest."""
+    if params is None:
+        return None, None
+    leaves, treedef = jax.tree.flatten(params)
+    if all(_is_array_leaf(leaf) for leaf in leaves):
+        return params, None
+    arrays = [leaf if _is_array_leaf(leaf) else None for leaf in leaves]
+    static = tuple((i, leaf) for i, leaf in enumerate(leaves) if not _is_array_leaf(leaf))
+    return arrays, (treedef, static)
+
+
+def combine(arrays: Any, static: Any) -> Any:
+    if static is None:
+        return arrays
+    treedef, rest = static
+    leaves = list(arrays)
+    for i, leaf in rest:
+        leaves[i] = leaf
+    return jax.tree.unflatten(treedef, leaves)
