@@ -112,7 +112,8 @@ def test_every_objective_and_kernel_end_to_end(tmp_path, capsys):
     for kernel in KERNELS:
         nc = tmp_path / f"{kernel}.nc"
         code, _, err = run(["sample", str(tmp_path / "nce"), "--kernel", kernel,
-                            "--step-size", "0.1", "--out", str(nc), *TINY_SAMPLE], capsys)
+                            "--step-size", "0.1", "--out", str(nc), *TINY_SAMPLE,
+                            "--warmup", "0"], capsys)
         assert code == 0, err
         assert az.from_netcdf(str(nc)).posterior["x"].shape == (2, 20, 2)
 

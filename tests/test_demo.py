@@ -23,9 +23,9 @@ def _quiet(*_: object) -> None:
     pass
 
 
-def _check_page(result) -> str:
-    out = result.index.parent
-    page = result.index.read_text()
+def _check_page(index) -> str:
+    out = index.parent
+    page = index.read_text()
     assert page.count("<table class='verdict'>") == 2
     assert page.count("KSD test: statistic") == 2
     for name in ("ula", "mala"):
@@ -47,17 +47,15 @@ def test_demo_writes_the_side_by_side_page(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"ULA beside MALA: {out / 'index.html'}" in printed
     assert re.search(r"== MALA \(4 chains x 60 draws", printed)
-    result = run_demo(build_parser().parse_args(args), log=_quiet)
-    _check_page(result)
-    assert set(result.runs) == {"ula", "mala"}
+    _check_page(out / "index.html")
 
 
 @pytest.mark.slow
 def test_readme_claim_about_the_demo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run_demo(build_parser().parse_args(["demo", "--quiet"]), log=_quiet)
-    assert result.index == tmp_path / "ebm-ppl-demo" / "index.html"
-    _check_page(result)
+    assert result.index.resolve() == (tmp_path / "ebm-ppl-demo" / "index.html").resolve()
+    _check_page(result.index)
     ula, mala = result.runs["ula"].summary, result.runs["mala"].summary
     # ULA mixes: R-hat passes ...
     assert float(ula.posterior["r_hat"].max()) <= THRESHOLDS["r_hat_pass"]
