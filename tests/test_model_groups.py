@@ -106,6 +106,7 @@ def test_sample_then_groups_like_numpyro_mcmc(pot):
     ``az.from_numpyro`` (with Predictive), then ``az.loo``, ``az.waic``, ``az.plot_ppc``."""
     idata = ebm_ppl.sample(pot, ebm_ppl.kernels.mala(0.1), num_samples=100, num_warmup=100,
                            num_chains=2, seed=0, progress=False)
+    assert {"log_likelihood", "observed_data"} <= set(idata.groups())  # sample adds them
     ours = add_model_groups(idata, pot, posterior_predictive=True, seed=1,
                             constant_data={"x": X})
     mcmc = numpyro.infer.MCMC(numpyro.infer.NUTS(regression), num_warmup=20, num_samples=100,
