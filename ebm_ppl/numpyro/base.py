@@ -32,6 +32,7 @@ from numpyro.infer.util import ParamInfo, initialize_model
 from numpyro.util import identity, is_prng_key
 
 from ebm_ppl import adaptation
+from ebm_ppl._potential_parts import split_data
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.from_blackjax import mclmc_warmup
@@ -214,8 +215,6 @@ class EBMKernel(MCMCKernel):
             raise RuntimeError(f"{type(self).__name__}.init must be called before sample")
         pot = self._potential
         if self._model is not None and pot.params is not None:
-            from ebm_ppl._model_functions import split_data
-
             data, _ = split_data(tuple(model_args), dict(model_kwargs or {}))
             pot = dataclasses.replace(pot, params=data)
         return pot
