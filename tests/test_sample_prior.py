@@ -126,3 +126,11 @@ def test_argument_errors():
         sample_prior(plain_model, num_samples=0)
     with pytest.raises(TypeError, match="model must be callable"):
         sample_prior("model")
+
+
+@pytest.mark.slow  # NUTS compile
+def test_default_kernel_is_nuts():
+    idata = sample_prior(learned_prior_model, np.zeros(N_OBS), np.ones(1), num_samples=50,
+                         num_warmup=50, num_chains=2, seed=2)
+    assert idata.prior["z"].shape == (2, 50, 1)
+    assert "n_steps" in idata.sample_stats_prior or "tree_depth" in idata.sample_stats_prior

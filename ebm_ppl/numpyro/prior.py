@@ -32,6 +32,7 @@ from numpyro.infer import Predictive, init_to_uniform
 
 from ebm_ppl._types import PRNGKey
 from ebm_ppl._validation import as_key, check_int
+from ebm_ppl.kernels import nuts
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.numpyro.distribution import check_normalisers, energy_sites
 from ebm_ppl.numpyro.groups import dataset_of, model_dims, release_observations
@@ -45,8 +46,6 @@ _DEFAULT_STEP_SIZE = 0.1
 
 
 def _default_kernel() -> Kernel:
-    from ebm_ppl.kernels import nuts
-
     return nuts(_DEFAULT_STEP_SIZE)
 
 
