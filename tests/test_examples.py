@@ -155,12 +155,12 @@ def test_06_training_objectives_full(tmp_path: Path) -> None:
     r = run("06_training_objectives", tmp_path, quick=False)
     _check_06(r)
     gaussian, floor = r["mmd2_gaussian"], r["mmd2_floor"]
-    # "CD and NCE, which use negatives or the normaliser, get the weights right (lower
-    # MMD²)": both beat the Gaussian fit ...
-    assert r["CD"]["mmd2"] < gaussian and r["NCE"]["mmd2"] < gaussian / 2, r
-    # ... while "SM/SSM/DSM capture the moons' shape but not the relative mass" (higher)
+    # "CD beats the Gaussian fit by more than 2x; NCE ... still beats the three
+    # score-based objectives, which all score worse than the Gaussian fit"
+    assert r["CD"]["mmd2"] < gaussian / 2, (r["CD"], gaussian)
     for name in ("SM", "SSM", "DSM"):
         assert r[name]["mmd2"] > gaussian, (name, r[name]["mmd2"], gaussian)
+        assert r["NCE"]["mmd2"] < r[name]["mmd2"], (name, r[name], r["NCE"])
     # "MMD² noise floor (held-out vs held-out) ≈ 0"
     assert abs(floor) < 0.2 * gaussian
 
