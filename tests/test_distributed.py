@@ -52,36 +52,41 @@ def _load(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, json.loads(path.with_suffix(".json").read_text())
 
 
-def _run_job(tmp_path: Path, num_processes: int, devices: int) -> list[Path]:
-    """Run the worker as a ``num_processes`` job; returns each process's output path."""
+def _start_job(tmp_path: Path, num_processes: int, devices: int):
+    """Start the worker as a ``num_processes`` job; returns its processes and outputs."""
     port = _free_port()
     outs = [tmp_path / f"job{num_processes}-{i}.npz" for i in range(num_processes)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(out), "--port", str(port), "--process-id",
-             str(i), "--num-processes", str(num_processes)],
-            env=_env(devices), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for i, out in enumerate(outs)
-    ]
-    logs = []
+    procs = []
+    for i, out in enumerate(outs):  # logs to files: a full pipe could stall a collective
+        with open(out.with_suffix(".log"), "w") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, str(WORKER), str(out), "--port", str(port), "--process-id",
+                 str(i), "--num-processes", str(num_processes)],
+                env=_env(devices), stdout=log, stderr=subprocess.STDOUT,
+            ))
+    return procs, outs
+
+
+def _wait(procs: list[subprocess.Popen], outs: list[Path]) -> None:
     try:
         for proc in procs:
-            logs.append(proc.communicate(timeout=TIMEOUT)[0])
+            proc.wait(timeout=TIMEOUT)
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-    for proc, log in zip(procs, logs):
-        assert proc.returncode == 0, log[-3000:]
-    return outs
+    for proc, out in zip(procs, outs):
+        assert proc.returncode == 0, out.with_suffix(".log").read_text()[-3000:]
 
 
 @pytest.mark.slow
 def test_two_processes_return_the_single_process_inference_data(tmp_path):
     """2 processes x 2 devices: same InferenceData on both, equal to 1 process x 4 devices."""
-    job = [_load(p) for p in _run_job(tmp_path, 2, 2)]
-    single_arrays, single_info = _load(_run_job(tmp_path, 1, 4)[0])
+    job_procs, job_outs = _start_job(tmp_path, 2, 2)
+    single_procs, single_outs = _start_job(tmp_path, 1, 4)  # at the same time
+    _wait(job_procs + single_procs, job_outs + single_outs)
+    job = [_load(p) for p in job_outs]
+    single_arrays, single_info = _load(single_outs[0])
     (a0, info0), (a1, info1) = job
     assert sorted(a0) == sorted(a1) == sorted(single_arrays)
     assert any(name.startswith("hmc_window/warmup_posterior/") for name in a0)
