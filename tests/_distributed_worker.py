@@ -66,6 +66,24 @@ def _model(y):
     numpyro.sample("y", dist.Normal(0.0, scale), obs=y)
 
 
+def _fit() -> dict:
+    """Data-parallel DSM training: the batch of 64 split over all the job's devices."""
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    import ebm_ppl
+
+    def energy(params, x):
+        return 0.5 * jnp.sum(params["a"] * x**2) + jnp.sum(params["b"] * x)
+
+    data = np.random.default_rng(0).normal(size=(512, 2)).astype(np.float32) * 0.5 + 1.0
+    result = ebm_ppl.fit(energy, {"a": jnp.ones(2), "b": jnp.zeros(2)}, data,
+                         ebm_ppl.objectives.denoising_score_matching(0.1), optax.adam(1e-2),
+                         num_steps=40, batch_size=64, progress=False)
+    return {name: np.asarray(value) for name, value in result.params.items()}
+
+
 def _flatten(idata) -> dict:
     arrays = {}
     for group in idata.groups():
@@ -104,6 +122,7 @@ def main(argv: list[str]) -> None:
         idata = ebm_ppl.sample(pot, kernel, init, **dict(options, num_chains=6, progress=False))
     arrays.update({f"ula_6/{k}": v for k, v in _flatten(idata).items()})
     warned = any("not a multiple" in str(w.message) for w in caught)
+    arrays.update({f"fit/{k}": v for k, v in _fit().items()})
     share = distributed.local_share(NUM_CHAINS)
     placed = distributed.shard_chains(jax.numpy.zeros((NUM_CHAINS, 3)), NUM_CHAINS)
     shards = sorted(s.index[0].start or 0 for s in placed.addressable_shards)

@@ -81,7 +81,8 @@ def _wait(procs: list[subprocess.Popen], outs: list[Path]) -> None:
 
 @pytest.mark.slow
 def test_two_processes_return_the_single_process_inference_data(tmp_path):
-    """2 processes x 2 devices: same InferenceData on both, equal to 1 process x 4 devices."""
+    """2 processes x 2 devices: same InferenceData on both, equal to 1 process x 4 devices;
+    data-parallel ``fit`` gives both the same parameters, equal up to rounding."""
     job_procs, job_outs = _start_job(tmp_path, 2, 2)
     single_procs, single_outs = _start_job(tmp_path, 1, 4)  # at the same time
     _wait(job_procs + single_procs, job_outs + single_outs)
@@ -92,7 +93,10 @@ def test_two_processes_return_the_single_process_inference_data(tmp_path):
     assert any(name.startswith("hmc_window/warmup_posterior/") for name in a0)
     for name, expected in single_arrays.items():
         np.testing.assert_array_equal(a0[name], a1[name], err_msg=name)
-        np.testing.assert_array_equal(a0[name], expected, err_msg=name)
+        if name.startswith("fit/"):  # gradient means all-reduced across processes
+            np.testing.assert_allclose(a0[name], expected, rtol=1e-5, err_msg=name)
+        else:
+            np.testing.assert_array_equal(a0[name], expected, err_msg=name)
     # each process computed its own half of the chains, on its own two devices
     assert [info0["share"], info1["share"]] == [[0, 4], [4, 8]]
     assert [info0["shard_starts"], info1["shard_starts"]] == [[0, 2], [4, 6]]

@@ -20,6 +20,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ebm_ppl.training.distributed import default_devices, replicate_across_processes
+
 __all__ = ["batch_sharding", "replicate"]
 
 #: Name of the mesh axis the batch is split along.
@@ -40,7 +42,7 @@ def batch_sharding(devices: Sequence[Any] | None, batch_size: int) -> NamedShard
         If ``devices`` is empty or ``batch_size`` is not a multiple of its length.
     """
     explicit = devices is not None
-    devices = list(jax.local_devices() if devices is None else devices)
+    devices = list(default_devices() if devices is None else devices)
     if not all(isinstance(d, jax.Device) for d in devices):
         raise TypeError(f"devices must be a sequence of jax.Device or None, got {devices!r}")
     if not devices:
@@ -61,4 +63,7 @@ def replicate(tree: Any, sharding: NamedSharding | None) -> Any:
     """``tree`` copied to every device of ``sharding``'s mesh (unchanged for None)."""
     if sharding is None:
         return tree
-    return jax.device_put(tree, NamedSharding(sharding.mesh, PartitionSpec()))
+    target = NamedSharding(sharding.mesh, PartitionSpec())
+    if jax.process_count() > 1:
+        return replicate_across_processes(tree, target)
+    return jax.device_put(tree, target)
