@@ -118,7 +118,7 @@ def model_idata():
     """NUTS on the model through ``ebm_ppl.sample`` with ``init=None`` (model init)."""
     pot = ebm_ppl.Potential.from_model(model, jnp.asarray(Y))
     return ebm_ppl.sample(
-        pot, kernels.nuts(0.5), None, num_samples=1000, num_warmup=100, num_chains=4,
+        pot, kernels.nuts(0.5), None, num_samples=1000, num_warmup=150, num_chains=4,
         seed=301, progress=False,
     )
 
