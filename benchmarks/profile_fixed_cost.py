@@ -61,6 +61,9 @@ class _Clock:
     def wrap(self, name: str, fn: Callable) -> Callable:
         def timed(*args: Any, **kwargs: Any) -> Any:
             self._level += 1
+            if name not in self.depth:  # first seen: its depth and place in the table
+                self.depth[name] = self._level
+                self.order.append(name)
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
@@ -68,9 +71,6 @@ class _Clock:
                 self.seconds[name] += time.perf_counter() - start
                 self.calls[name] += 1
                 self._level -= 1
-                if name not in self.depth:
-                    self.depth[name] = self._level
-                    self.order.append(name)
 
         timed.__wrapped__ = fn
         return timed
