@@ -12,7 +12,7 @@ Checks (all on the kept draws):
 * **divergences** — more than :data:`MAX_DIVERGENT_FRACTION` (1 %) of the kept
   transitions divergent;
 * **R-hat** — ArviZ's rank-normalised split :math:`\hat R` above :data:`MAX_RHAT`
-  (1.05) for some element, with at least 2 chains of at least :data:`MIN_DRAWS_RHAT`
+  (1.05) for some element of the first :data:`MAX_RHAT_CHAINS` (64) chains, with at least 2 chains of at least :data:`MIN_DRAWS_RHAT`
   draws (shorter runs give an :math:`\hat R` too noisy to judge);
 * **short window warm-up** — :func:`warn_short_warmup`: window adaptation with fewer
   than :data:`~ebm_ppl.adaptation.MIN_WINDOW_WARMUP` (150) warm-up steps, Stan's
@@ -37,6 +37,7 @@ __all__ = [
     "HUGE",
     "MAX_DIVERGENT_FRACTION",
     "MAX_RHAT",
+    "MAX_RHAT_CHAINS",
     "MIN_DRAWS_RHAT",
     "MIN_DRAWS_STUCK",
     "run_problems",
@@ -57,6 +58,10 @@ MAX_DIVERGENT_FRACTION = 0.01
 MAX_RHAT = 1.05
 #: Fewest draws per chain for the R-hat check.
 MIN_DRAWS_RHAT = 100
+#: Chains used by the R-hat check (the first ones): rank-normalised R-hat sorts every
+#: value, so on 1000 chains it would dominate the fixed cost of a call
+#: (benchmarks/profile_fixed_cost.py); 64 chains judge mixing just as well.
+MAX_RHAT_CHAINS = 64
 
 
 def _per_chain(posterior: xr.Dataset, fn) -> np.ndarray:
@@ -80,7 +85,9 @@ def _stuck(values: np.ndarray) -> np.ndarray:
 
 
 def _rhat_problem(posterior: xr.Dataset) -> str | None:
-    """Message for the worst element with R-hat above the limit, or None."""
+    """Message for the worst element with R-hat above the limit, or None (on the first
+    :data:`MAX_RHAT_CHAINS` chains)."""
+    posterior = posterior.isel(chain=slice(0, MAX_RHAT_CHAINS))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rhat = az.rhat(posterior)
