@@ -35,15 +35,16 @@ class InnerStepsCheck(NamedTuple):
     inner_steps
         The two inner-step counts compared, ``(K, 2K)``.
     means, mcse
-        Posterior means and their Monte-Carlo standard errors (every scalar component of
-        :math:`\theta`, flattened), one array per run.
+        Posterior means then standard deviations of every scalar component of
+        :math:`\theta` (flattened), and their Monte-Carlo standard errors, one array per
+        run.
     z
         :math:`|m_K - m_{2K}| / \sqrt{\mathrm{mcse}_K^2 + \mathrm{mcse}_{2K}^2}`.
     critical_z
         Bonferroni critical value at family-wise level :data:`INNER_CHECK_ALPHA`.
     passed
-        ``max(z) <= critical_z``: doubling the inner steps moves no posterior mean by
-        more than Monte-Carlo error explains.
+        ``max(z) <= critical_z``: doubling the inner steps moves no posterior mean or
+        standard deviation by more than Monte-Carlo error explains.
     inner_acceptance_rate
         Mean acceptance of the inner chains at posterior draws of the ``K`` run.
     idata
@@ -77,8 +78,9 @@ def inner_steps_check(
     r"""Is ``inner_steps`` enough? Sample with ``K`` and ``2K`` inner steps and compare.
 
     The inner-MCMC exchange algorithm is biased by the finite inner runs; the bias
-    shrinks as ``K`` grows. When the posterior means with ``K`` and ``2K`` inner steps
-    agree within Monte-Carlo error (a two-sample z-test per component, Bonferroni at
+    shrinks as ``K`` grows (too few steps pull the posterior towards the prior and
+    inflate its spread). When the posterior means and standard deviations with ``K``
+    and ``2K`` inner steps agree within Monte-Carlo error (a two-sample z-test per component, Bonferroni at
     family-wise level 0.01), ``K`` is enough for the precision of this run; if not,
     double ``inner_steps`` and check again.
 
@@ -110,10 +112,15 @@ def inner_steps_check(
     sample_kwargs.setdefault("progress", False)
     runs = tuple(sample(pot, k, init, seed=key, **sample_kwargs)
                  for k, key in ((kernel, keys[0]), (with_inner_steps(kernel, 2 * steps), keys[1])))
-    means = tuple(np.concatenate([np.atleast_1d(r.posterior[v].mean(("chain", "draw")).values)
-                                  .ravel() for v in r.posterior.data_vars]) for r in runs)
-    mcse = tuple(np.concatenate([np.atleast_1d(az.mcse(r.posterior)[v].values).ravel()
-                                 for v in r.posterior.data_vars]) for r in runs)
+    def flat(run: Any, stat: Any) -> np.ndarray:
+        return np.concatenate([np.atleast_1d(stat[v].values).ravel()
+                               for v in run.posterior.data_vars])
+
+    # posterior means and standard deviations, with their Monte-Carlo standard errors
+    means = tuple(np.concatenate([flat(r, r.posterior.mean(("chain", "draw"))),
+                                  flat(r, r.posterior.std(("chain", "draw")))]) for r in runs)
+    mcse = tuple(np.concatenate([flat(r, az.mcse(r.posterior)),
+                                 flat(r, az.mcse(r.posterior, method="sd"))]) for r in runs)
     z = np.abs(means[0] - means[1]) / np.sqrt(mcse[0] ** 2 + mcse[1] ** 2)
     critical = float(stats.norm.ppf(1.0 - INNER_CHECK_ALPHA / (2.0 * z.size)))
     thetas = _posterior_positions(runs[0], jax.tree.map(lambda x: x[0], init)
