@@ -50,6 +50,7 @@ _STAT_NAMES = {
     "energy": "energy",
     "num_integration_steps": "n_steps",
     "tree_depth": "tree_depth",
+    "inner_acceptance_rate": "inner_acceptance_rate",
 }
 
 
@@ -101,7 +102,7 @@ def _merge_thin(acc: dict[str, Array], new: dict[str, Array], j: Array) -> dict[
     """Combine stats of thinned steps: mean acceptance, any divergence, last others."""
     out = {}
     for name, value in new.items():
-        if name == "acceptance_rate":
+        if name in ("acceptance_rate", "inner_acceptance_rate"):
             out[name] = acc[name] + (value - acc[name]) / (j + 1)
         elif name == "diverging":
             out[name] = acc[name] | value
