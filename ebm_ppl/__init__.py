@@ -15,14 +15,14 @@ from ebm_ppl.errors import (  # noqa: E402
     SamplingWarning,
     StepSizeWarning,
 )
-from ebm_ppl.training import FitResult, fit  # noqa: E402
 from ebm_ppl.inference_data import concat_draws  # noqa: E402
-from ebm_ppl.potential import Potential  # noqa: E402
 from ebm_ppl.model_io import load, save  # noqa: E402
-from ebm_ppl.reporting import report  # noqa: E402
-from ebm_ppl.sampling import sample  # noqa: E402
 from ebm_ppl.numpyro.groups import add_posterior_predictive  # noqa: E402
 from ebm_ppl.numpyro.prior import sample_prior  # noqa: E402
+from ebm_ppl.potential import Potential  # noqa: E402
+from ebm_ppl.reporting import report  # noqa: E402
+from ebm_ppl.sampling import sample  # noqa: E402
+from ebm_ppl.training import FitResult, fit  # noqa: E402
 
 __all__ = [
     "CheckpointError",
