@@ -6,6 +6,7 @@ its rows and, by default, standardises the cloud (see :mod:`ebm_ppl.datasets`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,28 @@ def _finish(x: np.ndarray, rng: np.random.Generator, standardize: bool) -> np.nd
     if standardize:
         x = _standardize(x)
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+_SHARED_DOC = """standardize
+        Centre and rescale to total variance 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` array of shape ``(n, 2)``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+"""
+
+
+def _shared_doc(fn: Callable) -> Callable:
+    """Fill the ``{shared}`` slot of ``fn``'s docstring (``standardize``, Returns, Raises)."""
+    if fn.__doc__:  # None under ``python -OO``
+        fn.__doc__ = fn.__doc__.replace("    {shared}\n", "    " + _SHARED_DOC)
+    return fn
 
 
 # ----------------------------------------------------------------------------- toys
@@ -79,15 +102,9 @@ def two_moons(n: int, noise: float = 0.1, seed: int = 0, *, standardize: bool = 
     return _finish(x, rng, standardize)
 
 
-def eight_gaussians(
-    n: int,
-    noise: float = 0.1,
-    seed: int = 0,
-    *,
-    num_modes: int = 8,
-    radius: float = 1.0,
-    standardize: bool = True,
-) -> np.ndarray:
+@_shared_doc
+def eight_gaussians(n: int, noise: float = 0.1, seed: int = 0, *, num_modes: int = 8,
+                    radius: float = 1.0, standardize: bool = True) -> np.ndarray:
     r"""A mixture of ``num_modes`` equal Gaussians centred on a circle.
 
     Mode :math:`k` is centred at :math:`r(\cos 2\pi k/K, \sin 2\pi k/K)` with isotropic
@@ -105,18 +122,7 @@ def eight_gaussians(
         Number of modes ``K`` (8 gives the classic "8 Gaussians").
     radius
         Radius ``r`` of the circle of centres (before standardisation).
-    standardize
-        Centre and rescale to total variance 2.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` array of shape ``(n, 2)``.
-
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    {shared}
 
     Examples
     --------
@@ -134,14 +140,9 @@ def eight_gaussians(
     return _finish(x, rng, standardize)
 
 
-def rings(
-    n: int,
-    noise: float = 0.05,
-    seed: int = 0,
-    *,
-    num_rings: int = 4,
-    standardize: bool = True,
-) -> np.ndarray:
+@_shared_doc
+def rings(n: int, noise: float = 0.05, seed: int = 0, *, num_rings: int = 4,
+          standardize: bool = True) -> np.ndarray:
     r"""Concentric circles of radii :math:`1, 2, \dots, \text{num\_rings}`.
 
     Points are spread uniformly in arc length (ring :math:`k` gets a share proportional
@@ -157,18 +158,7 @@ def rings(
         Seed of ``np.random.default_rng``.
     num_rings
         Number of circles.
-    standardize
-        Centre and rescale to total variance 2.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` array of shape ``(n, 2)``.
-
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    {shared}
 
     Examples
     --------
@@ -187,13 +177,9 @@ def rings(
     return _finish(x, rng, standardize)
 
 
-def checkerboard(
-    n: int,
-    seed: int = 0,
-    *,
-    num_cells: int = 4,
-    standardize: bool = True,
-) -> np.ndarray:
+@_shared_doc
+def checkerboard(n: int, seed: int = 0, *, num_cells: int = 4,
+                 standardize: bool = True) -> np.ndarray:
     r"""Uniform density on the "dark" squares of a ``num_cells × num_cells`` board.
 
     Cell :math:`(i, j)` is dark when :math:`i + j` is even; each point picks a dark cell
@@ -208,18 +194,7 @@ def checkerboard(
         Seed of ``np.random.default_rng``.
     num_cells
         Cells per side (4 gives the FFJORD board with 8 dark squares); must be >= 2.
-    standardize
-        Centre and rescale to total variance 2.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` array of shape ``(n, 2)``.
-
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    {shared}
 
     Examples
     --------
@@ -236,6 +211,7 @@ def checkerboard(
     return _finish(x, rng, standardize)
 
 
+@_shared_doc
 def swiss_roll(n: int, noise: float = 0.5, seed: int = 0, *, standardize: bool = True) -> np.ndarray:
     r"""The 2-D Swiss roll: the spiral :math:`t(\cos t, \sin t)`.
 
@@ -252,18 +228,7 @@ def swiss_roll(n: int, noise: float = 0.5, seed: int = 0, *, standardize: bool =
         6.3 apart).
     seed
         Seed of ``np.random.default_rng``.
-    standardize
-        Centre and rescale to total variance 2.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` array of shape ``(n, 2)``.
-
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
+    {shared}
 
     Examples
     --------
