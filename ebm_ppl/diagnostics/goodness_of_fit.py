@@ -18,6 +18,7 @@ import numpy as np
 
 from ebm_ppl._types import PRNGKey
 from ebm_ppl._validation import as_key, check_int
+from ebm_ppl.diagnostics._verdict import verdict_line
 from ebm_ppl.diagnostics.ksd import KERNELS, ksd_test
 from ebm_ppl.potential import Potential
 
@@ -54,10 +55,9 @@ class GoodnessOfFitResult(NamedTuple):
     kernel: str
 
     def __str__(self) -> str:
-        verdict = "reject" if self.reject else "no evidence against"
-        return (f"GoodnessOfFitResult(KSD={self.ksd:.4g}, p={self.p_value:.3g}: {verdict} "
-                f"'data ~ model' at alpha={self.alpha:g}; n={self.num_points}, "
-                f"kernel={self.kernel})")
+        return verdict_line("GoodnessOfFitResult", f"KSD={self.ksd:.4g}", self.p_value,
+                            self.reject, "data ~ model", self.alpha,
+                            f"n={self.num_points}, kernel={self.kernel}")
 
 
 def _data_points(data: Any) -> np.ndarray:

@@ -22,6 +22,7 @@ import numpy as np
 from ebm_ppl._types import Array, PRNGKey
 from ebm_ppl._validation import as_key, check_int
 from ebm_ppl.diagnostics._samples import as_chains
+from ebm_ppl.diagnostics._verdict import verdict_line
 
 __all__ = ["MMDTestResult", "mmd_test"]
 
@@ -65,10 +66,10 @@ class MMDTestResult(NamedTuple):
     num_data: int
 
     def __str__(self) -> str:
-        verdict = "reject" if self.reject else "no evidence against"
-        return (f"MMDTestResult(MMD²={self.statistic:.4g}, p={self.p_value:.3g}: {verdict} "
-                f"'same law' at alpha={self.alpha:g}; n={self.num_samples}, "
-                f"m={self.num_data}, bandwidth={self.bandwidth:.3g})")
+        return verdict_line("MMDTestResult", f"MMD²={self.statistic:.4g}", self.p_value,
+                            self.reject, "same law", self.alpha,
+                            f"n={self.num_samples}, m={self.num_data}, "
+                            f"bandwidth={self.bandwidth:.3g}")
 
 
 def _as_points(value: Any, name: str) -> np.ndarray:
