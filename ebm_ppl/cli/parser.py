@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from ebm_ppl._version import __version__
 from ebm_ppl.datasets import DATASETS
@@ -116,10 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ebm_ppl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = _common()
+    # every command shares the common options and the help formatter
+    command = partial(sub.add_parser, parents=[_common()], formatter_class=_Formatter)
 
-    p = sub.add_parser(
-        "demo", parents=[common], formatter_class=_Formatter,
+    p = command(
+        "demo",
         help="train on two moons, sample with ULA and MALA, diagnose, write a report",
         description="Train an MLP energy on the embedded two-moons data set, sample it with "
         "ULA and MALA, print the diagnostic summaries with their verdicts and write "
@@ -131,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="ebm-ppl-demo", help="output folder")
     p.set_defaults(n=2000, chains=32, step_size=0.03, thin=40)
 
-    p = sub.add_parser(
-        "train", parents=[common], formatter_class=_Formatter, help="train an MLP energy",
+    p = command(
+        "train", help="train an MLP energy",
         description="Train an MLP energy on a data set and write a model folder (read it "
         "in Python with ebm_ppl.load).\n\n"
         "examples:\n  ebm-ppl train --data two_moons --objective dsm --out model\n"
@@ -144,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="ebm-ppl-model", help="model folder to write")
     _add_training(p, steps=2000, objective="dsm")
 
-    p = sub.add_parser(
-        "sample", parents=[common], formatter_class=_Formatter,
+    p = command(
+        "sample",
         help="sample a trained model, write InferenceData (netCDF)",
         description="Sample the energy of a model folder (ebm-ppl train, ebm_ppl.save).\n\n"
         "examples:\n  ebm-ppl sample model --kernel mala --out draws.nc\n"
@@ -156,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="samples.nc", help="netCDF file to write")
     _add_sampling(p)
 
-    p = sub.add_parser(
-        "report", parents=[common], formatter_class=_Formatter,
+    p = command(
+        "report",
         help="render a report from a saved InferenceData (.nc)",
         description="Render index.html and report.md from an InferenceData netCDF file. "
         "With --model the report adds the KSD test of the draws and the density contours; "
