@@ -113,7 +113,23 @@ class EBMKernelState(NamedTuple):
     rng_key: PRNGKey
 
 
-class EBMKernel(MCMCKernel):
+class _ModelKernel(MCMCKernel):
+    """A NumPyro kernel that keeps its model in ``_model`` and the position in state ``z``."""
+
+    _model: Callable | None
+
+    @property
+    def model(self) -> Callable | None:
+        """The NumPyro model (``None`` when built from a ``potential_fn``)."""
+        return self._model
+
+    @property
+    def sample_field(self) -> str:
+        """``"z"``: the (unconstrained) position in the state."""
+        return "z"
+
+
+class EBMKernel(_ModelKernel):
     """Base class: an ebm_ppl :class:`~ebm_ppl.kernels.Kernel` run by NumPyro's MCMC.
 
     Subclasses build ``self._kernel`` and set the warm-up options below; see
@@ -175,16 +191,6 @@ class EBMKernel(MCMCKernel):
         self._potential: Potential | None = None  # set by init(), as NumPyro's HMC does
 
     # ------------------------------------------------------------------ properties
-    @property
-    def model(self) -> Callable | None:
-        """The NumPyro model (``None`` when built from a ``potential_fn``)."""
-        return self._model
-
-    @property
-    def sample_field(self) -> str:
-        """``"z"``: the position in the state."""
-        return "z"
-
     @property
     def default_fields(self) -> tuple[str, ...]:
         """Fields collected by ``MCMC.run`` (ArviZ: ``lp``, ``acceptance_rate``...)."""

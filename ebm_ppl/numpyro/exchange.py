@@ -41,7 +41,6 @@ import jax
 import jax.numpy as jnp
 from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, substitute, trace
-from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import constrain_fn
 
 from ebm_ppl._potential_parts import ModelFunction, join_data, model_fields, split_data
@@ -57,6 +56,7 @@ from ebm_ppl.kernels.exchange import (
     inner_draws,
 )
 from ebm_ppl.kernels.mh import random_walk
+from ebm_ppl.numpyro.base import _ModelKernel
 from ebm_ppl.numpyro.distribution import energy_sites, intractable_sites
 from ebm_ppl.potential import Potential, potential_from_logdensity
 
@@ -132,7 +132,7 @@ class _ModelAuxiliary:
         return draws, jnp.mean(jnp.stack(rates))
 
 
-class Exchange(MCMCKernel):
+class Exchange(_ModelKernel):
     r"""The exchange algorithm for NumPyro models whose energies have latent parameters.
 
     See the module docstring for the transition; it is :func:`ebm_ppl.kernels.exchange`
@@ -199,16 +199,6 @@ class Exchange(MCMCKernel):
         self._fallback_step_sizes: dict[str, Array] = {}
 
     # ------------------------------------------------------------------ properties
-    @property
-    def model(self) -> Callable:
-        """The NumPyro model."""
-        return self._model
-
-    @property
-    def sample_field(self) -> str:
-        """``"z"``: the unconstrained position in the state."""
-        return "z"
-
     @property
     def default_fields(self) -> tuple[str, ...]:
         """Fields collected by ``MCMC.run`` (ArviZ: ``lp``, ``acceptance_rate``...)."""
