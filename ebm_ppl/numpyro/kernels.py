@@ -225,10 +225,11 @@ class BlackJAXKernel(EBMKernel):
 
     Examples
     --------
-    >>> import jax, numpyro, numpyro.distributions as dist
+    >>> import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist
     >>> from numpyro.infer import MCMC
+    >>> cov = jnp.array([[1.0, 0.9], [0.9, 1.0]])  # correlated: a dense mass matrix helps
     >>> def model():
-    ...     numpyro.sample("x", dist.Normal(0.0, 1.0))
+    ...     numpyro.sample("x", dist.MultivariateNormal(jnp.zeros(2), cov))
     >>> mcmc = MCMC(BlackJAXKernel("nuts", model, dense_mass=True), num_warmup=50,
     ...             num_samples=50, progress_bar=False)
     >>> mcmc.run(jax.random.key(0), extra_fields=("num_steps", "adapt_state.step_size"))
