@@ -75,7 +75,7 @@ def render_from_netcdf(
     Returns
     -------
     pathlib.Path
-        Path of ``index.html``.
+        Path of the ``index.html`` that :func:`~ebm_ppl.report` wrote.
 
     Raises
     ------
