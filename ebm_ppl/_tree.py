@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, TypeVar, dataclass_transform
 
 import jax
 import jax.numpy as jnp
 
 from ebm_ppl._types import Array, ArrayTree, PRNGKey
 
-__all__ = ["tree_all_finite", "tree_normal_like", "tree_first"]
+__all__ = ["pytree_dataclass", "tree_all_finite", "tree_normal_like", "tree_first"]
+
+_C = TypeVar("_C", bound=type)
+
+
+@dataclass_transform(frozen_default=True, eq_default=False,
+                     field_specifiers=(dataclasses.field,))
+def pytree_dataclass(cls: _C) -> _C:
+    """``cls`` as a frozen dataclass compared by identity (``eq=False``), registered as a JAX
+    pytree: fields with ``metadata=dict(static=True)`` are static, the others are leaves."""
+    return jax.tree_util.register_dataclass(dataclasses.dataclass(frozen=True, eq=False)(cls))
 
 
 def tree_all_finite(tree: ArrayTree) -> Array:

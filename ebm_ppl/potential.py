@@ -32,6 +32,7 @@ from ebm_ppl._potential_parts import (
     model_fields,
     partition,
 )
+from ebm_ppl._tree import pytree_dataclass
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import as_key
 
@@ -54,8 +55,7 @@ def potential_from_logdensity(logdensity: Array) -> Array:
     return -logdensity
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True, eq=False)
+@pytree_dataclass
 class Potential:
     """An unnormalised density in the three sign conventions of the JAX ecosystem.
 

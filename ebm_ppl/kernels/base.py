@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ebm_ppl._tree import pytree_dataclass
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 
 __all__ = ["Kernel", "ADAPTATIONS", "default_inverse_mass_matrix"]
@@ -42,8 +43,7 @@ def default_inverse_mass_matrix(position: ArrayTree, dense: bool = False) -> Arr
     return jnp.ones(flat.shape, flat.dtype)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True, eq=False)
+@pytree_dataclass
 class Kernel:
     """A Markov kernel with bound hyper-parameters.
 

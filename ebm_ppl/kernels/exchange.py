@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebm_ppl._tree import pytree_dataclass
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_int, check_positive, check_probability
 from ebm_ppl.kernels.base import Kernel
@@ -85,8 +86,7 @@ class ExchangeInfo(NamedTuple):
     inner_acceptance_rate: Array
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True, eq=False)
+@pytree_dataclass
 class Auxiliary:
     """How the auxiliary data are drawn and scored.
 

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ebm_ppl._tree import tree_normal_like
+from ebm_ppl._tree import pytree_dataclass, tree_normal_like
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_positive, check_probability
 from ebm_ppl.kernels.base import Kernel
@@ -47,8 +47,7 @@ class MHInfo(NamedTuple):
     is_divergent: Array
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True, eq=False)
+@pytree_dataclass
 class Proposal:
     """A proposal distribution ``q(x' | x)``.
 
