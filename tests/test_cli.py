@@ -100,6 +100,7 @@ def test_no_command_prints_help_and_fails(capsys):
     assert code == 2 and "COMMAND" in out
 
 
+@pytest.mark.slow
 def test_every_objective_and_kernel_end_to_end(tmp_path, capsys):
     """Each --objective trains and each --kernel samples (nce crashed before: its
     parameters were wrapped twice)."""

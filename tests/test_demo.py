@@ -38,6 +38,7 @@ def _check_page(index) -> str:
     return page
 
 
+@pytest.mark.slow
 def test_demo_writes_the_side_by_side_page(tmp_path, capsys):
     out = tmp_path / "demo"
     args = ["demo", "--quiet", "--out", str(out), "--steps", "20", "--n", "200", "--hidden",

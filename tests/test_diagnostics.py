@@ -232,6 +232,7 @@ def test_ais_log_z_exact_on_correlated_gaussian():
     assert res.betas[0] == 0 and res.betas[-1] == 1
 
 
+@pytest.mark.slow
 def test_ais_log_z_exact_on_two_component_mixture():
     log_z = 3.0
     comp_a = dist.MultivariateNormal(jnp.array([-2.0, 0.0]), jnp.eye(2))
@@ -305,6 +306,7 @@ def test_drift_silent_on_proper_gaussian(gaussian_run):
 
 
 # ----------------------------------------------------------------------- summary
+@pytest.mark.slow
 def test_summary_verdicts(gaussian_run, linear_run):
     pot, idata = gaussian_run
     good = diagnostics.summary(idata, pot, num_bootstrap=200)

@@ -67,6 +67,7 @@ def test_01_ula_covariance_law(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- 02
+@pytest.mark.slow
 def test_02_linear_energy_law_and_drift(tmp_path: Path) -> None:
     r = run("02_linear_energy_drift", tmp_path)
     z = r["z_critical"]
@@ -89,6 +90,7 @@ def test_02_linear_energy_law_and_drift(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- 03
+@pytest.mark.slow
 def test_03_independent_mh_mixture(tmp_path: Path) -> None:
     r = run("03_mh_mixture_independent", tmp_path)
     z = r["z_critical"]
@@ -119,6 +121,7 @@ def test_04_mh_vs_hmc(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- 05
+@pytest.mark.slow
 def test_05_langevin_temperature(tmp_path: Path) -> None:
     r = run("05_langevin_temperature", tmp_path)
     z = r["z_critical"]

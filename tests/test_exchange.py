@@ -79,6 +79,7 @@ def run_gamma(kernel, seed, num_samples=600, num_chains=4):
                           num_warmup=200, num_chains=num_chains, seed=seed, progress=False)
 
 
+@pytest.mark.slow
 def test_exact_auxiliary_sampler_gives_the_conjugate_posterior():
     """With exact auxiliary draws the exchange algorithm is exact: mean and variance of
     tau match Gamma(a + nd/2, b + S/2)."""
@@ -89,6 +90,7 @@ def test_exact_auxiliary_sampler_gives_the_conjugate_posterior():
     assert 0.1 < float(idata.sample_stats["acceptance_rate"].mean()) < 0.9
 
 
+@pytest.mark.slow
 def test_inner_mcmc_gives_the_conjugate_posterior():
     """Inner MALA chains (curvature-matched step, 20 steps from the data) reproduce the
     posterior within Monte-Carlo error."""
@@ -230,6 +232,7 @@ def run_numpyro(num_warmup, num_samples, seed):
     return az.from_numpyro(mcmc)
 
 
+@pytest.mark.slow
 def test_numpyro_exchange_runs_and_reports_inner_acceptance():
     """A short vectorized run: ArviZ reads lp, acceptance and the inner acceptance."""
     idata = run_numpyro(50, 50, seed=3)

@@ -378,6 +378,7 @@ def standard_normal_logdensity(x):
     seed=st.integers(0, 2**31 - 1),
     spread=st.floats(0.1, 3.0),
 )
+@pytest.mark.slow
 def test_kernels_finite_and_reproducible_property(dim, name, seed, spread):
     """On ``N(0, I_d)`` in float32, from starts of any spread, 5 steps of any kernel keep
     finite float32 positions, and the same key reproduces the same draws."""

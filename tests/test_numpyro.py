@@ -86,6 +86,7 @@ SLOW_KERNELS = {"mh-proposal", "barker"}
     "name",
     [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_KERNELS else k for k in KERNELS],
 )
+@pytest.mark.slow
 def test_normal_normal_posterior(name, data):
     y, post_mean, post_var = data
     mcmc = run(KERNELS[name](), y, seed=1)
@@ -133,6 +134,7 @@ def test_ula_matches_its_biased_law_and_rejects_the_exact_one(data):
 @pytest.mark.parametrize(
     "name, target", [pytest.param("nuts", 0.8, marks=pytest.mark.slow), ("mala", 0.574)]
 )
+@pytest.mark.slow
 def test_step_size_adaptation(name, target, data):
     y, _, _ = data
     mcmc = run(BlackJAXKernel(name, normal_model, step_size=1.0), y, seed=3)
@@ -167,6 +169,7 @@ def test_vectorized_equals_sequential(data):
     np.testing.assert_allclose(out["vectorized"], out["sequential"], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_warmup_then_run(data):
     y, _, _ = data
     mcmc = MCMC(BlackJAXKernel("mala", normal_model), num_warmup=200, num_samples=100,
@@ -246,6 +249,7 @@ def energy_prior_model(y):
 @pytest.mark.parametrize(
     "init_strategy", [None, pytest.param(init_to_median, marks=pytest.mark.slow)]
 )
+@pytest.mark.slow
 def test_energy_prior_under_numpyro_nuts(init_strategy, data):
     y = data[0]
     precision = 4.0 + NUM_OBS

@@ -68,6 +68,7 @@ GAUSSIAN_KERNELS = {
     pytest.param("hmc", True, marks=pytest.mark.slow),
     pytest.param("nuts", True, marks=pytest.mark.slow),
 ])
+@pytest.mark.slow
 def test_gaussian_potential(name, dense):
     mcmc = run(GAUSSIAN_KERNELS[name](dense), init_params=jnp.zeros(4), num_warmup=400,
                num_samples=600)
@@ -95,6 +96,7 @@ def beta_bernoulli(data):
 
 @pytest.mark.parametrize("name", ["mala", pytest.param("hmc", marks=pytest.mark.slow),
                                   pytest.param("nuts", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_beta_bernoulli(name):
     data = dist.Bernoulli(jnp.array([0.9, 0.1])).sample(jax.random.key(1), (1000,))
     kwargs = {"trajectory_length": 0.1} if name == "hmc" else {}
@@ -178,6 +180,7 @@ def two_sites():
     numpyro.sample("b", dist.Normal(jnp.zeros(2), 1.0))
 
 
+@pytest.mark.slow
 def test_numpyro_fields_and_arviz_sample_stats():
     mcmc = run(BlackJAXKernel("nuts", two_sites, dense_mass=True), num_warmup=150,
                num_samples=50, num_chains=2,
@@ -196,6 +199,7 @@ def test_numpyro_fields_and_arviz_sample_stats():
             "energy"} <= set(idata.sample_stats.data_vars)
 
 
+@pytest.mark.slow
 def test_max_tree_depth_pair_bounds_warmup_and_sampling():
     def wide():  # badly scaled: a tiny fixed step needs long trees
         numpyro.sample("x", dist.Normal(0.0, 100.0))

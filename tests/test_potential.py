@@ -123,6 +123,7 @@ def model_idata():
     )
 
 
+@pytest.mark.slow
 def test_from_model_posterior_closed_form(model_idata):
     """Sites are named as in the model and constrained (``s > 0``); the posterior matches
     ``mu ~ N(sum y / 21, 1/21)`` and ``s ~ HalfNormal(1)``: 4 checks (means, variances)

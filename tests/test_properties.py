@@ -76,6 +76,7 @@ CASES = dict(
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @settings(max_examples=7, **SETTINGS)
 @given(**CASES)
 def test_kernel_properties(name, structure, shape, seed):

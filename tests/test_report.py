@@ -52,6 +52,7 @@ def _check_outputs(index, expected):
     return page, md
 
 
+@pytest.mark.slow
 def test_report_writes_all_figures(run, tmp_path):
     pot, idata = run
     data = np.random.default_rng(0).normal(size=(200, 2)) * [1.0, 0.55] + [1.0, 0.0]

@@ -25,6 +25,7 @@ def _messages(record) -> list[str]:
     return [str(w.message) for w in record if issubclass(w.category, SamplingWarning)]
 
 
+@pytest.mark.slow
 def test_healthy_run_emits_no_warning():
     """MALA and HMC (window warm-up of 150 steps) on a Gaussian: no warning at all."""
     with warnings.catch_warnings():

@@ -208,6 +208,7 @@ def test_warmup_over_several_chunks_compiles_chunk_once_per_scheme():
     assert compiled.count("jit(_run_chunk)") == 2
 
 
+@pytest.mark.slow
 def test_second_call_nuts_compiles_nothing_same_warmup_length():
     """NUTS (window adaptation): another seed, init, ``num_samples`` and ``thin`` compile
     nothing."""

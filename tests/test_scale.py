@@ -69,6 +69,7 @@ def test_same_draws_whatever_the_device_count():
         np.testing.assert_array_equal(np.asarray(one[name]), np.asarray(four[name]), err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ula", "nuts", "rwmh", "imh"])
 def test_resume_continues_bitwise(name, tmp_path):
     """A run resumed from its saved InferenceData equals one uninterrupted run."""
@@ -173,6 +174,7 @@ class CompileCounter:
 COMPILES = CompileCounter()
 
 
+@pytest.mark.slow
 def test_second_call_compiles_nothing():
     """New seed, init, num_samples, num_warmup, thin, step size and params: no compile.
 
@@ -198,6 +200,7 @@ def test_second_call_compiles_nothing():
     assert COMPILES.n > before
 
 
+@pytest.mark.slow
 def test_x64_is_honoured():
     code = textwrap.dedent(
         """

@@ -84,6 +84,7 @@ def run_four_devices(*args: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_data_parallel_fit_equals_one_device():
     assert run_four_devices("--quick", "sm").split() == ["sm", "ok"]
 

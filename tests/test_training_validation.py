@@ -33,6 +33,7 @@ def make_data(seed, n):
 TRAIN, HELD_OUT = make_data(0, 400), make_data(1, 130)
 
 
+@pytest.mark.slow
 def test_held_out_loss_is_recorded_every_k_steps():
     result = fit(gaussian_energy, init_params(), TRAIN, SM, ADAM, num_steps=60,
                  batch_size=50, progress=False, validation_data=HELD_OUT, validate_every=20)
