@@ -15,15 +15,9 @@ R-hat and ESS come from ArviZ.
 from ebm_ppl.diagnostics.ais import AISResult, ais_log_z, annealing_schedule
 from ebm_ppl.diagnostics.drift import DriftResult, drift_check
 from ebm_ppl.diagnostics.goodness_of_fit import GoodnessOfFitResult, goodness_of_fit
-from ebm_ppl.diagnostics.ksd import (
-    KSDResult,
-    KSDTestResult,
-    ksd,
-    ksd_test,
-    median_bandwidth,
-    stein_kernel_matrix,
-)
+from ebm_ppl.diagnostics.ksd import KSDResult, ksd, median_bandwidth, stein_kernel_matrix
 from ebm_ppl.diagnostics.mmd import MMDTestResult, mmd_test
+from ebm_ppl.diagnostics.stein_test import KSDTestResult, ksd_test
 from ebm_ppl.diagnostics.summaries import DiagnosticSummary, dataframe_to_markdown, summary
 from ebm_ppl.diagnostics.ula_bias import ULABiasResult, moment_errors, ula_bias
 

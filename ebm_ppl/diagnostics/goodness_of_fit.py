@@ -19,7 +19,8 @@ import numpy as np
 from ebm_ppl._types import PRNGKey
 from ebm_ppl._validation import as_key, check_int
 from ebm_ppl.diagnostics._verdict import verdict_line
-from ebm_ppl.diagnostics.ksd import KERNELS, ksd_test
+from ebm_ppl.diagnostics.ksd import KERNELS
+from ebm_ppl.diagnostics.stein_test import ksd_test
 from ebm_ppl.potential import Potential
 
 __all__ = ["GoodnessOfFitResult", "goodness_of_fit"]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ebm_ppl.diagnostics._samples import posterior_array
 from ebm_ppl.diagnostics.drift import drift_check
-from ebm_ppl.diagnostics.ksd import ksd_test
+from ebm_ppl.diagnostics.stein_test import ksd_test
 from ebm_ppl.errors import ImproperTargetWarning
 from ebm_ppl.inference_data import read_config
 from ebm_ppl.potential import Potential
