@@ -184,6 +184,19 @@ def test_07_bayesian_workflow(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- 09
 @pytest.mark.slow
+def test_08_energy_parameters(tmp_path: Path) -> None:
+    r = run("08_energy_parameters", tmp_path)
+    # "NUTS is refused (IntractableNormaliserError)"
+    assert r["nuts_refused"]
+    # "Exchange ... gives T ... against the exact ... (log Z(T) by quadrature)": mean and
+    # variance agree by Monte-Carlo z-score
+    assert max(r["z"].values()) <= r["critical_z"], r["z"]
+    # "R-hat 1.00" (< 1.05 in quick mode)
+    assert r["r_hat"] < 1.05, r["r_hat"]
+    assert 0.0 < r["inner_acceptance_rate"] <= 1.0
+
+
+@pytest.mark.slow
 def test_09_objective_table_quick(tmp_path: Path) -> None:
     r = run("09_objective_table", tmp_path, "--datasets", "two_moons")
     moons = r["datasets"]["two_moons"]
