@@ -154,6 +154,7 @@ def test_06_training_objectives_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_06_training_objectives_full(tmp_path: Path) -> None:
     r = run("06_training_objectives", tmp_path, quick=False)
     _check_06(r)
@@ -208,6 +209,7 @@ def test_09_objective_table_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_09_objective_table_full(tmp_path: Path) -> None:
     """The claims of the README's "Defaults that train well" on two moons and rings."""
     r = run("09_objective_table", tmp_path, "--datasets", "two_moons,rings", quick=False,
