@@ -102,6 +102,7 @@ def test_given_inverse_mass_matrix_starts_window_adaptation(given):
     assert 0 < float(final.parameters["step_size"]) < np.inf
 
 
+@pytest.mark.slow
 def test_dense_mass_adapts_a_dense_matrix_through_sample():
     """``hmc(dense_mass=True)`` through ``sample`` on a Gaussian of correlation 0.95:
     each chain's tuned inverse mass matrix has correlation > 0.8 (sd of the estimate

@@ -119,6 +119,7 @@ def test_every_objective_and_kernel_end_to_end(tmp_path, capsys):
         assert az.from_netcdf(str(nc)).posterior["x"].shape == (2, 20, 2)
 
 
+@pytest.mark.slow
 def test_train_sample_report_with_model_and_data(model_dir, draws, tmp_path, capsys):
     out = tmp_path / "report"
     code, stdout, err = run(["report", str(draws), "--model", str(model_dir), "--data",

@@ -192,6 +192,7 @@ def test_ksd_test_markov_bootstrap_calibrated_on_ar1_chains():
 
 
 # ----------------------------------------------------------------------- ULA bias
+@pytest.mark.slow
 def test_ula_bias_matches_closed_form_on_standard_gaussian():
     """Seed 000: ULA variance 2/(2-h); the estimate matches it and rejects 0 bias."""
     h = 0.4

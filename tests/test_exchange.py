@@ -116,6 +116,7 @@ def test_inner_mcmc_bias_shrinks_with_inner_steps():
     assert np.all(zs[2] <= critical_z(2)), zs[2]
 
 
+@pytest.mark.slow
 def test_second_run_compiles_nothing_and_resume_works():
     """Compile once (a new kernel object, another seed, same shapes), and ``resume``
     continues the chains (same kernel as the test above: its compilation is reused)."""

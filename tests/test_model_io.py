@@ -67,6 +67,7 @@ def test_model_trained_on_the_command_line_loads_in_python(tmp_path, capsys):
     assert len(ebm_ppl.model_io.read_history(folder)["loss"]) == 3
 
 
+@pytest.mark.slow
 def test_model_saved_in_python_samples_on_the_command_line(pot, tmp_path, capsys):
     folder = ebm_ppl.save(pot, tmp_path / "py-model")
     nc = tmp_path / "draws.nc"

@@ -111,6 +111,7 @@ def test_normal_normal_posterior(name, data):
     assert z_var < crit, (z_var, crit)
 
 
+@pytest.mark.slow
 def test_ula_matches_its_biased_law_and_rejects_the_exact_one(data):
     r"""ULA on U(mu) = lam/2 (mu - m)^2 + c has mean m and variance
     2 / (lam (2 - h lam)); with h lam = 1/2 that is 4/3 of the exact 1/lam."""
@@ -184,6 +185,7 @@ def test_warmup_then_run(data):
     assert mcmc.get_samples()["mu"].shape == (200,)
 
 
+@pytest.mark.slow
 def test_constrained_site_is_reported_constrained():
     def model():
         numpyro.sample("sigma", dist.Exponential(1.0))
@@ -204,6 +206,7 @@ def gaussian_potential(z):
     lambda: BlackJAXKernel("hmc", potential_fn=gaussian_potential, num_integration_steps=4),
     lambda: MH(potential_fn=gaussian_potential, proposal=0.8),
 ])
+@pytest.mark.slow
 def test_potential_fn_with_init_params(kernel):
     init = {"x": jnp.zeros((NUM_CHAINS, 2))}
     mcmc = run(kernel(), seed=8, init_params=init)
@@ -262,6 +265,7 @@ def test_energy_prior_under_numpyro_nuts(init_strategy, data):
     assert z_mean < crit and z_var < crit, (z_mean, z_var)
 
 
+@pytest.mark.slow
 def test_energy_prior_under_ebm_kernel(data):
     y = data[0]
     precision = 4.0 + NUM_OBS

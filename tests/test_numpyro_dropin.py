@@ -225,6 +225,7 @@ def test_traced_target_accept_prob_equals_concrete():
     np.testing.assert_allclose(traced, steps(0.6, 1.0), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_mh_scale_is_adapted_during_warmup():
     adapted = run(MH(potential_fn=shifted_potential, step_size=0.01), init_params=jnp.zeros(4),
                   num_warmup=400, num_samples=400)
@@ -237,6 +238,7 @@ def test_mh_scale_is_adapted_during_warmup():
                                rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_mass_only_adaptation_pins_the_step_size():
     mcmc = run(BlackJAXKernel("hmc", potential_fn=shifted_potential, step_size=0.3,
                               adapt_step_size=False), init_params=jnp.zeros((4, 2)),
@@ -246,6 +248,7 @@ def test_mass_only_adaptation_pins_the_step_size():
     assert np.all(np.abs(imm - 1.0) > 1e-3)  # estimated, not the identity
 
 
+@pytest.mark.slow
 def test_forward_mode_differentiation_and_init_strategy():
     def loop_model():  # lax.while_loop: not reverse-differentiable
         x = numpyro.sample("x", dist.Normal(0.0, 1.0))

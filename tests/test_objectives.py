@@ -265,6 +265,7 @@ def test_gradients_match_finite_differences(small_batch, name):
     np.testing.assert_allclose(fd, analytic, rtol=2e-2, atol=2e-3)
 
 
+@pytest.mark.slow
 def test_cd_gradient_is_data_minus_negatives():
     params = mlp_params()
     data = jax.random.normal(jax.random.key(0), (32, 2))

@@ -146,6 +146,7 @@ def test_from_model_posterior_closed_form(model_idata):
     assert np.all(az.rhat(model_idata).to_array().values < 1.05)
 
 
+@pytest.mark.slow
 def test_arviz_works_on_model_result(model_idata):
     """``az.summary``, ``az.plot_trace`` and ``az.plot_energy`` accept the result."""
     summary = az.summary(model_idata)

@@ -73,6 +73,7 @@ def test_rhat_above_limit_names_the_odd_chain():
                        num_samples=100, num_warmup=50, num_chains=3, progress=False)
 
 
+@pytest.mark.slow
 def test_short_window_warmup_warns_only_for_window_adaptation():
     """NUTS with 50 warm-up steps warns; MALA (dual averaging only) does not."""
     with pytest.warns(SamplingWarning, match="num_warmup=50 is too short for window"):
@@ -97,6 +98,7 @@ def test_ais_counts_dropped_particles():
     assert int(np.sum(~np.isfinite(result.log_weights))) == result.num_dropped
 
 
+@pytest.mark.slow
 def test_ais_warns_for_a_kernel_without_metropolis_correction():
     """ULA does not leave each tempered target invariant: AIS warns; MALA does not."""
     with pytest.warns(SamplingWarning, match="'ula' has no Metropolis correction"):

@@ -224,6 +224,7 @@ def test_second_call_nuts_compiles_nothing_same_warmup_length():
     assert compiled == []
 
 
+@pytest.mark.slow
 def test_second_call_nuts_other_warmup_length_compiles_nothing():
     """NUTS with another ``num_warmup`` compiles nothing either: the window schedule is
     computed inside the trace (``adaptation.window_stage``), not by BlackJAX's

@@ -56,6 +56,7 @@ def test_held_out_loss_is_recorded_every_k_steps():
     assert "val_loss" in idata.training
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience_evaluations():
     kwargs = dict(num_steps=200, batch_size=50, progress=False, validation_data=HELD_OUT,
                   validate_every=5)
