@@ -35,7 +35,7 @@ from ebm_ppl import adaptation
 from ebm_ppl._potential_parts import split_data
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl.kernels.base import Kernel
-from ebm_ppl.kernels.from_blackjax import mclmc_warmup
+from ebm_ppl.kernels.mclmc_tuning import mclmc_warmup
 from ebm_ppl.numpyro.hmc import forward_mode, heuristic_step_size
 from ebm_ppl.potential import Potential, potential_from_logdensity
 

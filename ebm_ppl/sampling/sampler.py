@@ -16,7 +16,8 @@ from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import as_key, check_int, check_nonnegative
 from ebm_ppl.inference_data import position_names, run_attrs, to_inference_data
 from ebm_ppl.kernels.base import Kernel
-from ebm_ppl.kernels.from_blackjax import check_kernel, mclmc_warmup_chains
+from ebm_ppl.kernels.from_blackjax import check_kernel
+from ebm_ppl.kernels.mclmc_tuning import mclmc_warmup_chains
 from ebm_ppl.numpyro.groups import add_model_groups
 from ebm_ppl.potential import Potential
 from ebm_ppl.sampling.checks import check_finite_start, warn_suspicious
