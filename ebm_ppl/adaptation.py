@@ -22,8 +22,10 @@ Schemes (``kernel.adaptation``, or the ``scheme`` argument):
 
 * ``"window"`` — Stan's schedule (:func:`window_stage`): dual averaging of the step size
   in every window, and a diagonal or dense inverse mass matrix from Welford estimates
-  (BlackJAX ``mass_matrix_adaptation``, regularised towards :math:`10^{-3} I`) in slow,
-  doubling windows; the step size restarts at the end of each slow window. The start is
+  (BlackJAX ``mass_matrix_adaptation``, regularised towards :math:`10^{-3} I` unless
+  ``kernel.regularize_mass_matrix`` is False; zero outside ``kernel.mass_blocks``
+  when the kernel has a block structure) in slow, doubling windows; the step size
+  restarts at the end of each slow window. The start is
   the kernel's own ``inverse_mass_matrix`` (user-given 1-D or 2-D, or the identity);
   it stays unchanged until the first slow window ends (with ``num_warmup < 20``, no
   window at all);
@@ -58,12 +60,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
+from blackjax.adaptation.mass_matrix import mass_matrix_adaptation, welford_algorithm
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array, ArrayLike, ArrayTree
-from ebm_ppl.kernels.base import ADAPTATIONS, Kernel
+from ebm_ppl.kernels.base import ADAPTATIONS, Kernel, block_mask
 
 __all__ = [
     "AdaptationState",
@@ -287,7 +289,14 @@ def _update_window(kernel, state, position, acceptance_rate):
 
     def end_window(args):
         mass_matrix, dual_averaging = args
-        return mm_final(mass_matrix), da_init(da_final(dual_averaging))
+        new = mm_final(mass_matrix)
+        imm = new.inverse_mass_matrix
+        if not kernel.regularize_mass_matrix:  # the plain sample covariance
+            imm, _, _ = welford_algorithm(diagonal)[2](mass_matrix.wc_state)
+        if kernel.mass_blocks:  # NumPyro's block structure: zero outside the blocks
+            imm = imm * block_mask(kernel.mass_blocks, imm.shape[0]).astype(imm.dtype)
+        new = new._replace(inverse_mass_matrix=imm.astype(new.inverse_mass_matrix.dtype))
+        return new, da_init(da_final(dual_averaging))
 
     mass_matrix, dual_averaging = jax.lax.cond(
         is_window_end, end_window, lambda a: a, (mass_matrix, dual_averaging)

@@ -161,3 +161,40 @@ def test_scale_scheme_moves_the_proposal_scale():
 def test_unknown_scheme_raises():
     with pytest.raises(ValueError, match="scheme must be one of"):
         adaptation.init(kernels.mala(0.1), jnp.zeros(2), 10, scheme="fancy")
+
+
+# ------------------------------------------------------------------ estimate rules
+def _one_window(kernel, positions):
+    """Feed ``positions`` through a 20-step warm-up (squeezed schedule: steps 3..17 form
+    the one slow window); return the inverse mass matrix after it."""
+    state = adaptation.init(kernel, positions[0], 20)
+    for x in positions[:18]:
+        kernel, state = adaptation.update(kernel, state, x, 0.8)
+    return np.asarray(kernel.parameters["inverse_mass_matrix"], np.float64)
+
+
+@pytest.mark.parametrize("regularize", [True, False])
+def test_window_estimate_regularised_or_plain(regularize):
+    """Stan's rule ``n/(n+5) C + 1e-3 * 5/(n+5) I`` by default, the plain sample
+    covariance ``C`` with ``regularize_mass_matrix=False``; diagonal and dense alike."""
+    positions = jax.random.normal(jax.random.key(3), (18, 3)) * jnp.array([1.0, 2.0, 0.5])
+    window = np.asarray(positions[3:18], np.float64)
+    cov, n = np.cov(window.T), window.shape[0]
+    expected = n / (n + 5) * cov + 1e-3 * 5 / (n + 5) * np.eye(3) if regularize else cov
+    for dense in (False, True):
+        kernel = kernels.hmc(0.1, 3, dense_mass=dense)
+        kernel = kernel.__class__(**{**kernel.__dict__, "regularize_mass_matrix": regularize})
+        got = _one_window(kernel, positions)
+        np.testing.assert_allclose(got, expected if dense else np.diag(expected), rtol=1e-4)
+
+
+def test_mass_blocks_keep_off_block_entries_zero():
+    """``Kernel.mass_blocks``: the dense estimate is masked to the blocks and diagonal."""
+    positions = jax.random.normal(jax.random.key(4), (18, 3)) @ jnp.array(
+        [[1.0, 0.5, 0.3], [0.0, 1.0, 0.4], [0.0, 0.0, 1.0]])
+    kernel = kernels.hmc(0.1, 3, dense_mass=True)
+    blocked = kernel.__class__(**{**kernel.__dict__, "mass_blocks": ((0, 2),)})
+    full, masked = _one_window(kernel, positions), _one_window(blocked, positions)
+    mask = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]])
+    np.testing.assert_allclose(masked, full * mask, rtol=1e-5)
+    assert masked[0, 1] == 0 and abs(full[0, 1]) > 0.05

@@ -37,6 +37,7 @@ from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.mclmc_tuning import mclmc_warmup
 from ebm_ppl.numpyro.hmc import forward_mode, heuristic_step_size
+from ebm_ppl.numpyro.mass import MassLayout, mass_matrix_views
 from ebm_ppl.potential import Potential, potential_from_logdensity
 
 __all__ = ["EBMKernel", "EBMKernelState", "EBMAdaptState"]
@@ -299,7 +300,7 @@ class EBMKernel(_ModelKernel):
 
         def init_one(position: ArrayTree, rng_key: PRNGKey) -> EBMKernelState:
             rng_key, key_tune = jax.random.split(rng_key)
-            kernel = self._kernel.with_defaults(position)
+            kernel = self._kernel_at(position)
             inner = kernel.init(position, logdensity_fn)
             dtype = jnp.result_type(float)
             target = jnp.asarray(self._target_accept_prob, dtype)
@@ -335,8 +336,16 @@ class EBMKernel(_ModelKernel):
             else jnp.asarray(step_size, dtype)
         imm = kernel.parameters.get("inverse_mass_matrix")
         views = (None, None, None) if imm is None or jnp.ndim(imm) == 0 \
-            else _mass_matrix_views(imm, position)
+            else mass_matrix_views(imm, position, self._layout(position))
         return EBMAdaptState(step_size, *views, kernel, warmup, target)
+
+    def _layout(self, position: ArrayTree) -> MassLayout | None:
+        """NumPyro's site groups of the mass matrix (None: one block, from its shape)."""
+        return None
+
+    def _kernel_at(self, position: ArrayTree) -> Kernel:
+        """The kernel for one chain at ``position`` (defaults sized to it)."""
+        return self._kernel.with_defaults(position)
 
     def sample(self, state: EBMKernelState, model_args: tuple,
                model_kwargs: dict | None) -> EBMKernelState:
@@ -405,20 +414,3 @@ def _potential_energy(pot: Potential, inner: Any) -> Array:
     if logdensity is None:
         return pot.potential_fn(inner.position)
     return potential_from_logdensity(logdensity)
-
-
-def _mass_matrix_views(inverse_mass_matrix: Array, position: ArrayTree) -> tuple:
-    r"""``(M^{-1}, M^{1/2}, M^{-1/2})`` in NumPyro's layout (dict keyed by the sorted
-    site names for a dict position)."""
-    if jnp.ndim(inverse_mass_matrix) == 2:
-        sqrt_inv = jnp.linalg.cholesky(inverse_mass_matrix)
-        eye = jnp.eye(inverse_mass_matrix.shape[0], dtype=inverse_mass_matrix.dtype)
-        sqrt = jax.scipy.linalg.solve_triangular(sqrt_inv, eye, lower=True).T
-    else:
-        sqrt_inv = jnp.sqrt(inverse_mass_matrix)
-        sqrt = 1.0 / sqrt_inv
-    views = (inverse_mass_matrix, sqrt, sqrt_inv)
-    if isinstance(position, dict):
-        key = tuple(sorted(position))
-        return tuple({key: view} for view in views)
-    return views

@@ -19,13 +19,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_uniform
 
 from ebm_ppl import kernels as _kernels
 from ebm_ppl._validation import check_positive
+from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.from_blackjax import WARMUPS, from_blackjax, resolve_algorithm
 from ebm_ppl.numpyro.base import EBMAdaptState, EBMKernel, EBMKernelState
 from ebm_ppl.numpyro.hmc import DEFAULT_TRAJECTORY_LENGTH, trajectory_hmc
+from ebm_ppl.numpyro.mass import MassLayout, mass_layout
 
 __all__ = ["EBMKernel", "EBMKernelState", "EBMAdaptState", "ULA", "MH", "BlackJAXKernel"]
 
@@ -179,14 +182,16 @@ class BlackJAXKernel(EBMKernel):
     step_size
         Initial step size (1.0 for hmc/nuts/mala/barker, as NumPyro).
     inverse_mass_matrix
-        Initial inverse mass matrix, 1-D (diagonal) or 2-D (dense); identity if None.
+        Initial inverse mass matrix, 1-D (diagonal) or 2-D (dense), or NumPyro's dict
+        keyed by site-name tuples (unnamed sites start at the identity); identity if
+        None.
     adapt_step_size, adapt_mass_matrix
         What warm-up tunes (NumPyro's defaults: both, where the algorithm has them).
         Step size alone is dual averaging; with the mass matrix it is Stan's windows.
     dense_mass
         ``True`` for a dense mass matrix (adapted as such), ``False`` for a diagonal
-        one; a list of site groups is accepted when it is one group of all sites
-        (= ``True``) or empty (= ``False``); block-diagonal structures raise.
+        one, or NumPyro's list of site groups (``[("x", "y"), ("z",)]``): a dense block
+        per group, diagonal for the other sites (:mod:`ebm_ppl.numpyro.mass`).
     target_accept_prob
         Target acceptance rate of the warm-up (0.8 for HMC/NUTS, 0.574 for MALA and
         Barker, see :data:`~ebm_ppl.kernels.from_blackjax.WARMUPS`); may be traced.
@@ -208,8 +213,9 @@ class BlackJAXKernel(EBMKernel):
         Compute gradients in forward mode (``jax.jacfwd``), for models with
         ``lax.while_loop``.
     regularize_mass_matrix
-        Must be True: the shared warm-up always shrinks the estimate towards
-        :math:`10^{-3} I` with weight :math:`5/(n + 5)` (Stan's and NumPyro's rule).
+        Shrink each window's estimate towards :math:`10^{-3} I` with weight
+        :math:`5/(n + 5)` (Stan's and NumPyro's rule, the default), or use the plain
+        sample covariance (``False``).
     init_strategy
         NumPyro init strategy for a model.
     **params
@@ -267,20 +273,19 @@ class BlackJAXKernel(EBMKernel):
                 "kinetic_fn has no meaning for BlackJAXKernel: BlackJAX's integrators use "
                 "the Gaussian kinetic energy of inverse_mass_matrix; pass that instead"
             )
-        if not regularize_mass_matrix:
-            raise ValueError(
-                "regularize_mass_matrix=False is not supported: the shared warm-up "
-                "(ebm_ppl.adaptation) always shrinks the mass-matrix estimate towards "
-                "1e-3 I with weight 5/(n + 5), as Stan and NumPyro do by default"
-            )
         has_mass = name in _MASS
         if not has_mass:
-            _reject_mass_arguments(name, inverse_mass_matrix, adapt_mass_matrix, dense_mass)
-        self._dense_mass = dense_mass
-        kernel = self._build(api, name, step_size, inverse_mass_matrix, trajectory_length,
-                             num_steps, step_size_jitter, max_tree_depth, params)
-        if has_mass and dense_mass is True:
-            kernel = dataclasses.replace(kernel, dense_mass=True)
+            _reject_mass_arguments(name, inverse_mass_matrix, adapt_mass_matrix, dense_mass,
+                                   regularize_mass_matrix)
+        self._dense_mass = dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass)
+        self._imm_given = inverse_mass_matrix
+        kernel = self._build(api, name, step_size,
+                             None if isinstance(inverse_mass_matrix, dict) else inverse_mass_matrix,
+                             trajectory_length, num_steps, step_size_jitter, max_tree_depth,
+                             params)
+        if has_mass:
+            kernel = dataclasses.replace(kernel, dense_mass=kernel.dense_mass or dense_mass is True,
+                                         regularize_mass_matrix=bool(regularize_mass_matrix))
         self._kernel = kernel
         self._scheme, self._pin_step_size = _warmup_scheme(
             kernel.adaptation, bool(adapt_step_size),
@@ -350,14 +355,28 @@ class BlackJAXKernel(EBMKernel):
                              "gradient step per transition")
         return from_blackjax(api, **common)
 
-    def init(self, rng_key, num_warmup, init_params=None, model_args=(), model_kwargs=None):
-        """As :meth:`EBMKernel.init`; a list ``dense_mass`` is checked against the sites."""
-        if isinstance(self._dense_mass, (list, tuple)) and len(self._dense_mass) == 1:
-            self._kernel = dataclasses.replace(self._kernel, dense_mass=True)
-        state = super().init(rng_key, num_warmup, init_params, model_args, model_kwargs)
-        if isinstance(self._dense_mass, (list, tuple)):
-            _check_groups(self._dense_mass, state.z)
-        return state
+    def _layout(self, position: Any) -> MassLayout | None:
+        """Site groups for a list ``dense_mass`` or a dict ``inverse_mass_matrix``."""
+        structured = not isinstance(self._dense_mass, bool) or isinstance(self._imm_given, dict)
+        if not structured or not isinstance(position, dict):
+            return None
+        return mass_layout(self._dense_mass, position, self._imm_given)
+
+    def _kernel_at(self, position: Any) -> Kernel:
+        """The kernel with NumPyro's block structure and dict inverse mass matrix."""
+        layout = self._layout(position)
+        if layout is None:
+            if isinstance(self._imm_given, dict) or not isinstance(self._dense_mass, bool):
+                raise ValueError("dense_mass as site groups and a dict inverse_mass_matrix "
+                                 "need a model (sites by name), not a potential_fn")
+            return super()._kernel_at(position)
+        kernel = dataclasses.replace(self._kernel, dense_mass=bool(layout.dense_groups),
+                                     mass_blocks=layout.blocks)
+        if isinstance(self._imm_given, dict):
+            flat, _ = ravel_pytree(position)
+            kernel = kernel.replace(
+                inverse_mass_matrix=layout.inverse_mass_matrix(self._imm_given, flat.dtype))
+        return kernel.with_defaults(position)
 
 
 def _tree_depth(max_tree_depth: Any, max_num_doublings: Any) -> int | tuple[int, int]:
@@ -378,10 +397,12 @@ def _tree_depth(max_tree_depth: Any, max_num_doublings: Any) -> int | tuple[int,
 
 
 def _reject_mass_arguments(name: str, inverse_mass_matrix: Any, adapt_mass_matrix: Any,
-                           dense_mass: Any) -> None:
+                           dense_mass: Any, regularize_mass_matrix: Any) -> None:
     given = [arg for arg, value in (("inverse_mass_matrix", inverse_mass_matrix is not None),
                                     ("adapt_mass_matrix", bool(adapt_mass_matrix)),
-                                    ("dense_mass", bool(dense_mass))) if value]
+                                    ("dense_mass", bool(dense_mass)),
+                                    ("regularize_mass_matrix", not regularize_mass_matrix))
+             if value]
     if given:
         raise ValueError(
             f"{given[0]} has no meaning for {name}: BlackJAX's {name} takes no mass matrix "
@@ -397,17 +418,3 @@ def _warmup_scheme(scheme: str, adapt_step_size: bool, adapt_mass_matrix: bool
             return "window", not adapt_step_size
         return ("step_size" if adapt_step_size else "none"), False
     return (scheme if adapt_step_size else "none"), False
-
-
-def _check_groups(groups: Sequence, z: Any) -> None:
-    """A list ``dense_mass`` must be empty or one group of every site."""
-    groups = [tuple(g) for g in groups]
-    sites = set(z) if isinstance(z, dict) else None
-    if not groups or (len(groups) == 1 and sites is not None and set(groups[0]) == sites):
-        return
-    raise ValueError(
-        "dense_mass as site groups supports one group of all sites (same as True) or [] "
-        f"(same as False); block-diagonal structures such as {groups!r} are not "
-        "implemented: pass dense_mass=True or False"
-    )
-
