@@ -70,7 +70,8 @@ def make_objective(name: str, args: argparse.Namespace) -> Any:
     objectives, kernels = ebm_ppl.objectives, ebm_ppl.kernels
     if name == "cd":
         return objectives.contrastive_divergence(
-            kernels.ula(args.cd_step_size), num_steps=args.cd_steps, persistent=True)
+            kernels.ula(args.cd_step_size), num_steps=args.cd_steps, persistent=True,
+            energy_regularization=args.cd_regularization)
     return {"sm": objectives.score_matching, "ssm": objectives.sliced_score_matching,
             "nce": objectives.nce,
             "dsm": lambda: objectives.denoising_score_matching(args.sigma)}[name]()

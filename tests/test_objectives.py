@@ -146,7 +146,7 @@ def test_multiscale_dsm_with_noise_conditional_energy():
 def test_pcd_with_mala_recovers_gaussian_parameters():
     data = gaussian_data(n=5000)
     objective = contrastive_divergence(mala(0.3), num_steps=20, buffer_size=2000,
-                                       reinit_prob=0.02)
+                                       reinit_prob=0.02, energy_regularization=0.0)
     steps = 3000
     optimizer = optax.adam(optax.cosine_decay_schedule(0.02, steps, alpha=0.01))
     result = fit(gaussian_energy, init_params(), data, objective, optimizer,
@@ -269,7 +269,8 @@ def test_gradients_match_finite_differences(small_batch, name):
 def test_cd_gradient_is_data_minus_negatives():
     params = mlp_params()
     data = jax.random.normal(jax.random.key(0), (32, 2))
-    objective = contrastive_divergence(ula(0.05), 3, buffer_size=64, reinit_prob=0.0)
+    objective = contrastive_divergence(ula(0.05), 3, buffer_size=64, reinit_prob=0.0,
+                                       energy_regularization=0.0)
     state = objective.init(jax.random.key(1), params, data)
     (_, (metrics, new_state)), grads = jitted(objective)[1](
         params, data, jax.random.key(2), mlp_energy, state)

@@ -49,7 +49,8 @@ def make_objective(args: argparse.Namespace) -> Objective:
     """The objective named by ``--objective`` with its options."""
     if args.objective == "cd":
         return contrastive_divergence(ula(args.cd_step_size), num_steps=args.cd_steps,
-                                      persistent=True)
+                                      persistent=True,
+                                      energy_regularization=args.cd_regularization)
     builders = {"sm": score_matching, "ssm": sliced_score_matching, "nce": nce,
                 "dsm": lambda: denoising_score_matching(args.sigma)}
     return builders[args.objective]()

@@ -85,6 +85,9 @@ def _add_training(p: argparse.ArgumentParser, steps: int, objective: str) -> Non
                    help="Langevin steps per CD update")
     g.add_argument("--cd-step-size", type=positive_float, default=0.01,
                    help="Langevin step size of CD")
+    g.add_argument("--cd-regularization", type=nonnegative_float, default=0.1,
+                   help="weight of CD's energy-magnitude penalty (0: plain likelihood "
+                        "gradient)")
     g.add_argument("--n", type=positive_int, default=None,
                    help="number of data points (all rows of a file when not given)")
 
