@@ -5,6 +5,7 @@ improper-looking target)."""
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,7 @@ from ebm_ppl.errors import ImproperTargetWarning, StepSizeWarning
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.potential import Potential
 
-__all__ = ["warn_suspicious", "check_finite_start"]
+__all__ = ["check_finite_start", "check_position", "warn_suspicious"]
 
 #: Power-iteration steps for the largest Hessian eigenvalue at init.
 _POWER_ITERATIONS = 30
@@ -77,17 +78,19 @@ def warn_suspicious(pot: Potential, kernel: Kernel, position: ArrayTree) -> None
 
 
 @jax.jit
-def _value_and_grad_batch(pot: Potential, positions: ArrayTree) -> tuple[Array, ArrayTree]:
-    return jax.vmap(jax.value_and_grad(pot.logdensity_fn))(positions)
+def _finite_start(pot: Potential, positions: ArrayTree) -> tuple[Array, Array]:
+    """Log density of every chain's start and whether it and its gradient are finite."""
+    logdensity, grad = jax.vmap(jax.value_and_grad(pot.logdensity_fn))(positions)
+    grad_ok = [jnp.all(jnp.isfinite(g.reshape(g.shape[0], -1)), axis=1)
+               for g in jax.tree.leaves(grad)]
+    return logdensity, jnp.isfinite(logdensity) & jnp.all(jnp.stack(grad_ok), axis=0)
 
 
 def check_finite_start(pot: Potential, positions: ArrayTree) -> None:
     """Raise ``ValueError`` naming the chains whose initial log density or gradient is
     not finite."""
-    logdensity, grad = _value_and_grad_batch(pot, positions)
-    grad_ok = [jnp.all(jnp.isfinite(g.reshape(g.shape[0], -1)), axis=1)
-               for g in jax.tree.leaves(grad)]
-    ok = np.array(jnp.isfinite(logdensity) & jnp.all(jnp.stack(grad_ok), axis=0))
+    logdensity, ok = _finite_start(pot, positions)
+    ok = np.asarray(ok)
     if not ok.all():
         bad = np.flatnonzero(~ok).tolist()
         values = np.asarray(logdensity)[bad].tolist()
@@ -95,3 +98,37 @@ def check_finite_start(pot: Potential, positions: ArrayTree) -> None:
             f"the log density or its gradient is not finite at the initial position of "
             f"chain(s) {bad} (log density {values}); start inside the support"
         )
+
+
+#: Signatures (potential pytree structure and leaf types, position structure and leaf
+#: types) that passed :meth:`Potential.check`, oldest first; at most :data:`_MAX_CHECKED`.
+_CHECKED: dict[Any, None] = {}
+_MAX_CHECKED = 128
+
+
+def _signature(pot: Potential, position: ArrayTree) -> Any:
+    """What :meth:`Potential.check` depends on: the potential's function and static
+    fields (its tree structure, as ``jax.jit`` keys on) and the abstract types of its
+    leaves and of the position's."""
+    pot_leaves, pot_def = jax.tree.flatten(pot)
+    leaves, treedef = jax.tree.flatten(position)
+    return (pot_def, tuple(map(jax.typeof, pot_leaves)), treedef,
+            tuple(map(jax.typeof, leaves)))
+
+
+def check_position(pot: Potential, position: ArrayTree, name: str = "init") -> None:
+    """``pot.check(position, name=name)``, skipped when a potential with the same
+    function, static fields and leaf types passed it on a position of the same
+    structure and types (tracing the log density costs milliseconds per call)."""
+    try:
+        signature = _signature(pot, position)
+        hash(signature)
+    except TypeError:  # an unhashable static field: check every time
+        pot.check(position, name=name)
+        return
+    if signature in _CHECKED:
+        return
+    pot.check(position, name=name)
+    if len(_CHECKED) >= _MAX_CHECKED:
+        del _CHECKED[next(iter(_CHECKED))]
+    _CHECKED[signature] = None

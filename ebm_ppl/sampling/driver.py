@@ -189,46 +189,95 @@ class Phase:
         self.chunk_size, self.scheme, self.keep = chunk_size, scheme, keep
 
 
+class _HostDraws:
+    """The kept draws of one phase on the host, chain first: ``(chain, draw, ...)`` arrays
+    allocated at the first chunk and filled in place (one transposing copy per chunk, no
+    concatenation afterwards)."""
+
+    def __init__(self, num_draws: int) -> None:
+        self.num_draws = num_draws
+        self.buffers: list[np.ndarray] | None = None
+        self.treedef: Any = None
+
+    def store(self, chunk: Any, start: int, num_valid: int) -> None:
+        """Copy the first ``num_valid`` draws of a ``(draw, chain, ...)`` chunk (all
+        processes' chains: :func:`~ebm_ppl.sampling.distributed.gather`) to draws
+        ``start:start + num_valid``. Idempotent, so a chunk may be stored twice."""
+        leaves, self.treedef = jax.tree.flatten(gather(chunk))
+        if self.buffers is None:
+            self.buffers = [np.empty((leaf.shape[1], self.num_draws, *leaf.shape[2:]),
+                                     leaf.dtype) for leaf in leaves]
+        for buffer, leaf in zip(self.buffers, leaves):
+            buffer[:, start:start + num_valid] = np.swapaxes(leaf[:num_valid], 0, 1)
+
+    def result(self, done: int) -> dict[str, Any] | None:
+        """The ``done`` first draws as the chunk's pytree of arrays (None if none)."""
+        if self.buffers is None or done == 0:
+            return None
+        leaves = self.buffers if done == self.num_draws else [b[:, :done] for b in self.buffers]
+        return jax.tree.unflatten(self.treedef, leaves)
+
+
 def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup: Any,
               bar: Any, postprocess: Any):
     """Loop over chunks of one phase.
 
-    Returns ``(states, kernels, warmup, collected, done, interrupted)``: the final
-    carry, the host-side ``(draw, chain, ...)`` chunks (when ``phase.keep``), the
-    number of draws done and whether Ctrl-C stopped the loop.
+    Chunk ``i + 1`` is dispatched before chunk ``i`` is copied to the host, so the copy
+    (and the progress bar) overlap the computation; the draws do not depend on it.
+
+    Returns ``(states, kernels, warmup, collected, done, interrupted)``: the carry after
+    the last finished chunk, the host-side draws as ``(chain, draw, ...)`` arrays (a
+    dict with ``"position"`` and the statistics; None when ``phase.keep`` is false or
+    nothing finished), the number of draws done and whether Ctrl-C stopped the loop (the
+    chunk that was running is then finished and kept).
     """
-    collected: list[dict[str, np.ndarray]] = []
     chunk = phase.chunk_size
     num_chunks = math.ceil(phase.num_draws / chunk) if phase.num_draws else 0
     thin = None if phase.thin == 1 else jnp.asarray(phase.thin)
-    done, interrupted = 0, False
+    host = _HostDraws(phase.num_draws) if phase.keep else None
+    latest = kept = (states, kernels, warmup)
+    done, interrupted, pending = 0, False, None
+
+    def finish(pending):
+        """Host side of a dispatched chunk: store its draws, move the bar."""
+        carry, draws, start, n_valid = pending
+        if host is not None:
+            host.store(draws, start, n_valid)
+        else:
+            jax.block_until_ready(carry[0])
+        if bar is not None:
+            bar.update(n_valid * phase.thin)  # the bar counts kernel steps
+            # this process's chains only: not a collective, so a bar may run on one
+            # process of a jax.distributed job alone
+            rate = local_mean(draws["acceptance_rate"], n_valid)
+            bar.set_postfix(acc=f"{rate:.2f}", refresh=False)
+        return carry, start + n_valid
+
     try:
-        for _ in range(num_chunks):
-            n_valid = min(chunk, phase.num_draws - done)
-            states, kernels, warmup, draws = _run_chunk(
+        for index in range(num_chunks):
+            start = index * chunk
+            n_valid = min(chunk, phase.num_draws - start)
+            # Python ints: passed to the compiled chunk without a blocking device op
+            states, kernels, warmup = latest
+            *latest, draws = _run_chunk(
                 kernels, pot, states, warmup, phase.key,
-                jnp.asarray(phase.first_step + done * phase.thin), jnp.asarray(n_valid), thin,
+                phase.first_step + start * phase.thin, n_valid, thin,
                 chunk_size=chunk, scheme=phase.scheme,
             )
-            if phase.keep:
-                if postprocess is not None:
-                    draws["position"] = postprocess(draws["position"])
-                # to host (all processes' chains) first, then slice: a device-side slice
-                # would compile per length
-                host = gather(draws)
-                collected.append(jax.tree.map(lambda a, n=n_valid: a[:n], host))
-            else:
-                jax.block_until_ready(states)
-            done += n_valid
-            if bar is not None:
-                bar.update(n_valid * phase.thin)  # the bar counts kernel steps
-                # this process's chains only: not a collective, so a bar may run on
-                # one process of a jax.distributed job alone
-                rate = local_mean(draws["acceptance_rate"], n_valid)
-                bar.set_postfix(acc=f"{rate:.2f}", refresh=False)
+            if host is not None and postprocess is not None:
+                draws["position"] = postprocess(draws["position"])
+            if pending is not None:
+                kept, done = finish(pending)
+            pending = (tuple(latest), draws, start, n_valid)
+        if pending is not None:
+            kept, done = finish(pending)
+            pending = None
     except KeyboardInterrupt:
         interrupted = True
-    return states, kernels, warmup, collected, done, interrupted
+        if pending is not None:  # dispatched before Ctrl-C: finish it (a 2nd Ctrl-C aborts)
+            kept, done = finish(pending)
+    collected = host.result(done) if host is not None else None
+    return (*kept, collected, done, interrupted)
 
 
 def progress_bar(enabled: bool, total: int, name: str) -> Any:

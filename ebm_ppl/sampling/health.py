@@ -11,7 +11,8 @@ Checks (all on the kept draws):
   :data:`MIN_DRAWS_STUCK` kept draws (every proposal rejected or every step divergent);
 * **divergences** — more than :data:`MAX_DIVERGENT_FRACTION` (1 %) of the kept
   transitions divergent;
-* **R-hat** — ArviZ's rank-normalised split :math:`\hat R` above :data:`MAX_RHAT`
+* **R-hat** — ArviZ's rank-normalised split :math:`\hat R` (computed here with NumPy
+  as ``arviz.rhat`` does, :func:`rank_rhat`) above :data:`MAX_RHAT`
   (1.05) for some element of the first :data:`MAX_RHAT_CHAINS` (64) chains, with at least 2 chains of at least :data:`MIN_DRAWS_RHAT`
   draws (shorter runs give an :math:`\hat R` too noisy to judge);
 * **short window warm-up** — :func:`warn_short_warmup`: window adaptation with fewer
@@ -25,10 +26,12 @@ Silence them with ``warnings.simplefilter("ignore", ebm_ppl.SamplingWarning)``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
-import arviz as az
 import numpy as np
-import xarray as xr
+from numpy.typing import ArrayLike
+from scipy import special
 
 from ebm_ppl.adaptation import MIN_WINDOW_WARMUP
 from ebm_ppl.errors import SamplingWarning
@@ -40,6 +43,7 @@ __all__ = [
     "MAX_RHAT_CHAINS",
     "MIN_DRAWS_RHAT",
     "MIN_DRAWS_STUCK",
+    "rank_rhat",
     "run_problems",
     "warn_run_problems",
     "warn_short_warmup",
@@ -64,43 +68,116 @@ MIN_DRAWS_RHAT = 100
 MAX_RHAT_CHAINS = 64
 
 
-def _per_chain(posterior: xr.Dataset, fn) -> np.ndarray:
-    """``fn(values (chain, draw, k)) -> (chain,)`` combined with ``|`` over variables."""
-    out = np.zeros(posterior.sizes["chain"], bool)
-    for var in posterior.data_vars.values():
-        values = np.asarray(var.values)
-        if not np.issubdtype(values.dtype, np.number):
-            continue
-        out |= fn(values.reshape(values.shape[0], values.shape[1], -1))
+def _numeric(variables: Mapping[str, Any]) -> list[tuple[str, np.ndarray]]:
+    """``(name, values (chain, draw, k))`` of the numeric variables (booleans skipped)."""
+    out = []
+    for name in variables:
+        values = np.asarray(variables[name])
+        if np.issubdtype(values.dtype, np.number):
+            out.append((name, values.reshape(values.shape[0], values.shape[1], -1)))
     return out
 
 
 def _blown_up(values: np.ndarray) -> np.ndarray:
+    """Chains with a draw that is not finite or exceeds :data:`HUGE` in magnitude (the
+    maximum of ``|x|`` is NaN when a draw is NaN, and NaN fails ``<=``)."""
     with np.errstate(invalid="ignore"):
-        return ~np.all(np.isfinite(values) & (np.abs(values) <= HUGE), axis=(1, 2))
+        return ~(np.max(np.abs(values), axis=(1, 2)) <= HUGE)
 
 
 def _stuck(values: np.ndarray) -> np.ndarray:
-    return np.all(values == values[:, :1], axis=(1, 2))
+    """Chains whose every draw equals their first (only chains whose last draw does are
+    compared in full)."""
+    stuck = np.all(values[:, -1] == values[:, 0], axis=1)
+    candidates = np.flatnonzero(stuck)
+    if candidates.size:
+        block = values[candidates]
+        stuck[candidates] = np.all(block == block[:, :1], axis=(1, 2))
+    return stuck
 
 
-def _rhat_problem(posterior: xr.Dataset) -> str | None:
+def _average_ranks(rows: np.ndarray) -> np.ndarray:
+    """1-based ranks within every row, ties given their average rank (as
+    ``scipy.stats.rankdata(method="average")``; exact in float64)."""
+    num_rows, n = rows.shape
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    new = np.ones((num_rows, n), bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.flatnonzero(new)  # first flat index of every group of equal values
+    ends = np.append(starts[1:], num_rows * n) - 1
+    group = np.cumsum(new.ravel()) - 1
+    offset = np.repeat(np.arange(num_rows) * n, n)
+    average = (starts + ends) / 2 + 1  # flat positions; the row offset is removed below
+    ranks = np.empty((num_rows, n))
+    np.put_along_axis(ranks, order, (average[group] - offset).reshape(num_rows, n), axis=1)
+    return ranks
+
+
+def _z_scale(rows: np.ndarray) -> np.ndarray:
+    """Rank-normalise every row of ``rows (k, n)``: average ranks ``r``, Blom's offset
+    ``(r - 3/8) / (n + 1/4)``, then the standard normal quantile."""
+    n = rows.shape[1]
+    return special.ndtri((_average_ranks(rows) - 3 / 8) / (n - 2 * 3 / 8 + 1))
+
+
+def _rhat_of_z(z: np.ndarray, num_draws: int) -> np.ndarray:
+    r"""Gelman–Rubin :math:`\hat R` of every row of ``z (k, chains * num_draws)``."""
+    z = z.reshape(z.shape[0], -1, num_draws)
+    between = num_draws * np.var(np.mean(z, axis=2), axis=1, ddof=1)
+    within = np.mean(np.var(z, axis=2, ddof=1), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt((between / within + num_draws - 1) / num_draws)
+
+
+def rank_rhat(values: ArrayLike) -> np.ndarray:
+    r"""Rank-normalised split :math:`\hat R` of every element, as ``arviz.rhat`` (its default
+    ``method="rank"``) computes it, vectorised over elements.
+
+    Each chain is split in halves (:math:`2m` chains of :math:`n` draws); the draws of an
+    element are replaced by the normal scores of their ranks
+    :math:`z = \Phi^{-1}((r - 3/8) / (2mn + 1/4))` (bulk) and of the ranks of
+    :math:`|x - \operatorname{median}(x)|` (tail); for each,
+    :math:`\hat R = \sqrt{(B / W + n - 1) / n}` with :math:`B = n\,\mathrm{Var}(\bar z_j)`
+    and :math:`W` the mean within-chain variance, and the larger of the two is returned
+    (Vehtari et al. 2021, https://arxiv.org/abs/1903.08008). Agrees with ``arviz.rhat`` to
+    floating-point rounding; used by the end-of-run check, where ArviZ's xarray machinery
+    would cost more than the computation.
+
+    Parameters
+    ----------
+    values
+        Draws of shape ``(chain, draw, ...)`` (at least 2 chains and 4 draws), finite.
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`\hat R` of shape ``values.shape[2:]`` (NaN for a constant element).
+    """
+    values = np.asarray(values)
+    num_chains, num_draws = values.shape[:2]
+    flat = values.reshape(num_chains, num_draws, -1)
+    half = num_draws // 2
+    split = np.concatenate([flat[:, :half], flat[:, num_draws - half:]], axis=0)
+    rows = np.ascontiguousarray(np.moveaxis(split, 2, 0)).reshape(flat.shape[2], -1)
+    bulk = _rhat_of_z(_z_scale(rows), half)
+    tail = _rhat_of_z(_z_scale(np.abs(rows - np.median(rows, axis=1, keepdims=True))), half)
+    return np.where(tail > bulk, tail, bulk).reshape(values.shape[2:])
+
+
+def _rhat_problem(variables: list[tuple[str, np.ndarray]]) -> str | None:
     """Message for the worst element with R-hat above the limit, or None (on the first
     :data:`MAX_RHAT_CHAINS` chains)."""
-    posterior = posterior.isel(chain=slice(0, MAX_RHAT_CHAINS))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rhat = az.rhat(posterior)
-    worst_name, worst_value, worst_index = None, MAX_RHAT, 0
-    for name, values in rhat.data_vars.items():
-        flat = np.ravel(np.asarray(values, dtype=float))
+    worst_name, worst_value, worst_index, worst_draws = None, MAX_RHAT, 0, None
+    for name, values in variables:
+        values = values[:MAX_RHAT_CHAINS]
+        flat = np.ravel(rank_rhat(values))
         if flat.size and np.nanmax(flat, initial=-np.inf) > worst_value:
             worst_name, worst_index = name, int(np.nanargmax(flat))
-            worst_value = float(flat[worst_index])
+            worst_value, worst_draws = float(flat[worst_index]), values
     if worst_name is None:
         return None
-    draws = np.asarray(posterior[worst_name].values, dtype=float)
-    element = draws.reshape(draws.shape[0], draws.shape[1], -1)[:, :, worst_index]
+    element = np.asarray(worst_draws[:, :, worst_index], dtype=float)
     means = element.mean(axis=1)
     outlier = int(np.argmax(np.abs(means - np.median(means))))
     return (
@@ -111,11 +188,22 @@ def _rhat_problem(posterior: xr.Dataset) -> str | None:
     )
 
 
-def run_problems(posterior: xr.Dataset, sample_stats: xr.Dataset) -> list[str]:
-    """One message per problem found in a finished run (empty for a healthy run)."""
+def run_problems(posterior: Mapping[str, Any], sample_stats: Mapping[str, Any]) -> list[str]:
+    """One message per problem found in a finished run (empty for a healthy run).
+
+    ``posterior`` and ``sample_stats`` map names to ``(chain, draw, ...)`` arrays: the
+    groups of an InferenceData (:class:`xarray.Dataset`) or plain dicts of arrays.
+    """
+    variables = _numeric(posterior)
+    first = np.asarray(posterior[next(iter(posterior))]) if len(posterior) else None
+    if first is None:
+        return []
+    num_chains, num_draws = first.shape[:2]
+    blown_mask = np.zeros(num_chains, bool)
+    for _, values in variables:
+        blown_mask |= _blown_up(values)
+    blown = np.flatnonzero(blown_mask).tolist()
     problems = []
-    num_chains, num_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    blown = np.flatnonzero(_per_chain(posterior, _blown_up)).tolist()
     if blown:
         problems.append(
             f"chain(s) {blown} blew up: draws are not finite or exceed |x| > {HUGE:g}; "
@@ -123,7 +211,9 @@ def run_problems(posterior: xr.Dataset, sample_stats: xr.Dataset) -> list[str]:
             "mode, or check that the energy is bounded below"
         )
     if num_draws >= MIN_DRAWS_STUCK:
-        unmoved = ~_per_chain(posterior, lambda v: ~_stuck(v))
+        unmoved = np.ones(num_chains, bool)
+        for _, values in variables:
+            unmoved &= _stuck(values)
         stuck = [c for c in np.flatnonzero(unmoved).tolist() if c not in blown]
         if stuck:
             problems.append(
@@ -132,7 +222,7 @@ def run_problems(posterior: xr.Dataset, sample_stats: xr.Dataset) -> list[str]:
                 "scale, adapt it during warm-up, or start inside the bulk of the target"
             )
     if "diverging" in sample_stats:
-        diverging = np.asarray(sample_stats["diverging"].values, bool)
+        diverging = np.asarray(sample_stats["diverging"], bool)
         fraction = float(diverging.mean())
         if fraction > MAX_DIVERGENT_FRACTION:
             counts = diverging.sum(axis=1)
@@ -144,13 +234,13 @@ def run_problems(posterior: xr.Dataset, sample_stats: xr.Dataset) -> list[str]:
                 "reparameterise, or check the energy for NaN/inf regions"
             )
     if num_chains >= 2 and num_draws >= MIN_DRAWS_RHAT and not blown:
-        message = _rhat_problem(posterior)
+        message = _rhat_problem(variables)
         if message is not None:
             problems.append(message)
     return problems
 
 
-def warn_run_problems(posterior: xr.Dataset, sample_stats: xr.Dataset,
+def warn_run_problems(posterior: Mapping[str, Any], sample_stats: Mapping[str, Any],
                       stacklevel: int = 3) -> None:
     """Issue one :class:`~ebm_ppl.SamplingWarning` per problem of :func:`run_problems`."""
     for message in run_problems(posterior, sample_stats):

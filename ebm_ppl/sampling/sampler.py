@@ -20,7 +20,7 @@ from ebm_ppl.kernels.from_blackjax import check_kernel
 from ebm_ppl.kernels.mclmc_tuning import mclmc_warmup_chains
 from ebm_ppl.numpyro.groups import add_model_groups
 from ebm_ppl.potential import Potential
-from ebm_ppl.sampling.checks import check_finite_start, warn_suspicious
+from ebm_ppl.sampling.checks import check_finite_start, check_position, warn_suspicious
 from ebm_ppl.sampling.distributed import gather, run_info, shard_chains
 from ebm_ppl.sampling.driver import (
     DEFAULT_CHUNK_SIZE,
@@ -161,7 +161,7 @@ def sample(
     else:
         positions = initial_positions(pot, init, num_chains, key_init, jitter)
         one = jax.tree.map(lambda x: x[0], positions)
-        pot.check(one, name="init")
+        check_position(pot, one, name="init")
         check_finite_start(pot, positions)
         if check_target:
             warn_suspicious(pot, kernel, one)
@@ -198,10 +198,11 @@ def sample(
         "potential_kind": pot.kind, "first_step": first_step, "resumed": resume is not None,
         **run_info(),
     }
-    idata = _assemble(draws, warm_draws, names, kernels, num_chains, config)
+    posterior, stats = _chain_first(draws, names, kernels, num_chains)
+    warn_run_problems(posterior, stats)  # on the arrays: no xarray in the checks
+    idata = _assemble(posterior, stats, warm_draws, names, kernels, config)
     idata.add_groups({SAMPLER_STATE: sampler_state_dataset(
         states, kernels, key_sample, first_step + done * thin, kernel.name)})
-    warn_run_problems(idata.posterior, idata.sample_stats)
     return add_model_groups(idata, pot) if pot.kind == "model" else idata
 
 
@@ -249,24 +250,28 @@ def _run(phases, kernels, pot, states, warmup, progress, name, postprocess):
     return states, kernels, warm_draws, draws, done, interrupted
 
 
-def _to_chain_first(chunks: list[dict[str, Any]], names: list[str]) -> tuple[dict, dict]:
-    """Concatenate ``(draw, chain, ...)`` chunks and move chains first."""
-    joined = jax.tree.map(lambda *a: np.concatenate(a, axis=0), *chunks)
-    leaves = jax.tree.leaves(joined.pop("position"))
-    posterior = {name: np.swapaxes(leaf, 0, 1) for name, leaf in zip(names, leaves)}
-    stats = {name: np.swapaxes(value, 0, 1) for name, value in joined.items()}
+def _split_draws(draws: dict[str, Any], names: list[str]) -> tuple[dict, dict]:
+    """Chain-first draws of :func:`~ebm_ppl.sampling.driver.run_phase` as the posterior
+    (one variable per position leaf) and the statistics (ArviZ names, sorted)."""
+    posterior = dict(zip(names, jax.tree.leaves(draws["position"])))
+    stats = {name: draws[name] for name in sorted(draws) if name != "position"}
     return posterior, stats
 
 
-def _assemble(draws, warm_draws, names, kernels, num_chains, config) -> az.InferenceData:
-    """The InferenceData of a run: posterior, sample stats (step size constant while
-    sampling, stored once per chain and broadcast here), optional warm-up groups."""
-    posterior, stats = _to_chain_first(draws, names)
+def _chain_first(draws, names, kernels, num_chains) -> tuple[dict, dict]:
+    """Posterior and sample stats of the sampling phase; the step size is constant while
+    sampling, stored once per chain and broadcast here."""
+    posterior, stats = _split_draws(draws, names)
     step_size = np.asarray(step_size_stat(kernels, num_chains))
     stats["step_size"] = np.broadcast_to(step_size[:, None], stats["lp"].shape).copy()
+    return posterior, stats
+
+
+def _assemble(posterior, stats, warm_draws, names, kernels, config) -> az.InferenceData:
+    """The InferenceData of a run: posterior, sample stats, optional warm-up groups."""
     warm_post = warm_stats = None
     if warm_draws:
-        warm_post, warm_stats = _to_chain_first(warm_draws, names)
+        warm_post, warm_stats = _split_draws(warm_draws, names)
     if "step_size" in kernels.parameters:
         config["step_size"] = np.asarray(kernels.parameters["step_size"]).tolist()
     if kernels.scale is not None:
