@@ -108,20 +108,20 @@ def _group_attrs() -> dict[str, str]:
 def _dataset(variables: dict[str, Any]) -> xr.Dataset:
     """``arviz.dict_to_dataset`` without its per-variable DataArrays: dims ``(chain, draw,
     <name>_dim_0, ...)`` with integer coordinates from ``data.index_origin``, built as one
-    :class:`xarray.Dataset` (the same names, dims, coords, dtypes and values)."""
+    :class:`xarray.Dataset` (the same names, order, dims, coords, dtypes and values; a
+    variable named as its own dimension becomes that dimension's index)."""
     origin = arviz.rcParams["data.index_origin"]
-    data_vars, coords = {}, {}
+    ordered: dict[str, xr.Variable] = {}
     for name, values in variables.items():
         array = np.asarray(values)
         if array.ndim < 2:  # arviz's two_de: a vector is one chain of draws
             array = array.reshape(1, -1) if array.ndim == 1 else array.reshape(1, 1)
         dims = ("chain", "draw", *[f"{name}_dim_{i}" for i in range(array.ndim - 2)])
         for dim, size in zip(dims, array.shape):
-            if dim not in coords:
-                coords[dim] = np.arange(origin, size + origin)
-        data_vars[name] = xr.Variable(dims, array)
-    coords = {dim: xr.IndexVariable((dim,), values) for dim, values in coords.items()}
-    return xr.Dataset(data_vars, coords=coords, attrs=_group_attrs())
+            if dim not in ordered:  # each coordinate just before its first variable
+                ordered[dim] = xr.IndexVariable((dim,), np.arange(origin, size + origin))
+        ordered[name] = xr.Variable(dims, array)
+    return xr.Dataset(ordered, attrs=_group_attrs())
 
 
 def to_inference_data(

@@ -96,29 +96,35 @@ def _stuck(values: np.ndarray) -> np.ndarray:
     return stuck
 
 
-def _average_ranks(rows: np.ndarray) -> np.ndarray:
-    """1-based ranks within every row, ties given their average rank (as
+def _average_ranks(ordered: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """1-based ranks within every row given its sorted values ``ordered`` and the sorting
+    permutation ``order`` (any one: ties get their average rank, as
     ``scipy.stats.rankdata(method="average")``; exact in float64)."""
-    num_rows, n = rows.shape
-    order = np.argsort(rows, axis=1)
-    ordered = np.take_along_axis(rows, order, axis=1)
-    new = np.ones((num_rows, n), bool)
-    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    starts = np.flatnonzero(new)  # first flat index of every group of equal values
-    ends = np.append(starts[1:], num_rows * n) - 1
-    group = np.cumsum(new.ravel()) - 1
-    offset = np.repeat(np.arange(num_rows) * n, n)
-    average = (starts + ends) / 2 + 1  # flat positions; the row offset is removed below
-    ranks = np.empty((num_rows, n))
-    np.put_along_axis(ranks, order, (average[group] - offset).reshape(num_rows, n), axis=1)
-    return ranks
+    num_rows, n = ordered.shape
+    position = np.broadcast_to(np.arange(n), (num_rows, n))
+    sorted_ranks = position + 1.0
+    tied = ordered[:, 1:] == ordered[:, :-1]  # equal to the value before
+    if tied.any():  # a tie group spans [first, last]: its rank is (first + last) / 2 + 1
+        first = np.maximum.accumulate(
+            np.where(np.pad(tied, ((0, 0), (1, 0))), 0, position), axis=1)
+        ends = np.where(np.pad(tied, ((0, 0), (0, 1))), n, position)
+        last = np.minimum.accumulate(ends[:, ::-1], axis=1)[:, ::-1]
+        sorted_ranks = (first + last) / 2 + 1
+    ranks = np.empty(num_rows * n)
+    ranks[(order + np.arange(num_rows)[:, None] * n).ravel()] = sorted_ranks.ravel()
+    return ranks.reshape(num_rows, n)
 
 
-def _z_scale(rows: np.ndarray) -> np.ndarray:
-    """Rank-normalise every row of ``rows (k, n)``: average ranks ``r``, Blom's offset
-    ``(r - 3/8) / (n + 1/4)``, then the standard normal quantile."""
-    n = rows.shape[1]
-    return special.ndtri((_average_ranks(rows) - 3 / 8) / (n - 2 * 3 / 8 + 1))
+def _normal_scores(ranks: np.ndarray) -> np.ndarray:
+    r"""Blom's normal scores of ranks out of ``n`` (the row length):
+    :math:`\Phi^{-1}((r - 3/8) / (n + 1/4))`. Average ranks are multiples of 1/2, so the
+    quantile is evaluated once per possible rank and looked up (same values)."""
+    n = ranks.shape[1]
+    if ranks.shape[0] <= 2:  # the table has 2n - 1 entries: no saving for one or two rows
+        return special.ndtri((ranks - 3 / 8) / (n - 2 * 3 / 8 + 1))
+    possible = 1 + np.arange(2 * n - 1) / 2  # 1, 1.5, ..., n
+    table = special.ndtri((possible - 3 / 8) / (n - 2 * 3 / 8 + 1))
+    return table[(2 * ranks - 2).astype(np.intp)]
 
 
 def _rhat_of_z(z: np.ndarray, num_draws: int) -> np.ndarray:
@@ -160,8 +166,15 @@ def rank_rhat(values: ArrayLike) -> np.ndarray:
     half = num_draws // 2
     split = np.concatenate([flat[:, :half], flat[:, num_draws - half:]], axis=0)
     rows = np.ascontiguousarray(np.moveaxis(split, 2, 0)).reshape(flat.shape[2], -1)
-    bulk = _rhat_of_z(_z_scale(rows), half)
-    tail = _rhat_of_z(_z_scale(np.abs(rows - np.median(rows, axis=1, keepdims=True))), half)
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    bulk = _rhat_of_z(_normal_scores(_average_ranks(ordered, order)), half)
+    # |x - median| in the order of x falls then rises: a stable sort of two runs is cheap
+    folded = np.abs(ordered - np.median(rows, axis=1, keepdims=True))
+    tail_order = np.argsort(folded, axis=1, kind="stable")
+    ranks = _average_ranks(np.take_along_axis(folded, tail_order, axis=1),
+                           np.take_along_axis(order, tail_order, axis=1))
+    tail = _rhat_of_z(_normal_scores(ranks), half)
     return np.where(tail > bulk, tail, bulk).reshape(values.shape[2:])
 
 

@@ -9,7 +9,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
@@ -153,14 +152,14 @@ def sample(
     thin = check_int("thin", thin, 1)
     chunk_size = check_int("chunk_size", chunk_size, 1)
     jitter = check_nonnegative("jitter", jitter)
-    key_init, key_warmup, key_sample = jax.random.split(as_key(seed), 3)
+    key_init, key_warmup, key_sample = _split_seed(as_key(seed))
     if resume is not None:
         states, kernels, key_sample, first_step, num_chains = restore_state(resume, pot, kernel)
         num_warmup, scheme, warmup, tuner = 0, SAMPLE, None, False
-        one = jax.tree.map(lambda x: x[0], states.position)
+        one = _first(states.position)
     else:
         positions = initial_positions(pot, init, num_chains, key_init, jitter)
-        one = jax.tree.map(lambda x: x[0], positions)
+        one = _first(positions)
         check_position(pot, one, name="init")
         check_finite_start(pot, positions)
         if check_target:
@@ -169,8 +168,8 @@ def sample(
         tuner = scheme == "mclmc"  # BlackJAX's own MCLMC tuner: one call, not per step
         scheme = SAMPLE if tuner else scheme
         warn_short_warmup(scheme, num_warmup)
-        states, kernels, warmup = init_chains_and_kernels(
-            kernel, pot, positions, jnp.asarray(num_warmup), scheme=scheme
+        states, kernels, warmup = init_chains_and_kernels(  # an int: no blocking device op
+            kernel, pot, positions, num_warmup, scheme=scheme
         )
         if tuner and num_warmup > 0:
             states, kernels = mclmc_warmup_chains(kernels, key_warmup, states, pot, num_warmup)
@@ -213,6 +212,18 @@ def _check_types(pot: Any, kernel: Any) -> None:
             f"{type(pot).__name__}"
         )
     check_kernel(kernel)  # a BlackJAX algorithm gets the from_blackjax call to use
+
+
+@jax.jit
+def _split_seed(key: PRNGKey) -> tuple[PRNGKey, PRNGKey, PRNGKey]:
+    """Keys of the initial positions, the warm-up and the sampling (one dispatch)."""
+    return tuple(jax.random.split(key, 3))
+
+
+@jax.jit
+def _first(tree: ArrayTree) -> ArrayTree:
+    """The first chain's position (one dispatch for all leaves)."""
+    return jax.tree.map(lambda x: x[0], tree)
 
 
 @jax.jit

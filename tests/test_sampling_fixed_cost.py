@@ -1,0 +1,326 @@
+"""The fixed cost of one ``ebm_ppl.sample`` call (issue 16) was cut without changing any
+result: draws, statistics and the sampler state are bitwise those of the code before
+(digests recorded from it), the InferenceData built directly is what ``az.from_dict``
+builds, the NumPy R-hat of the end-of-run check is ``az.rhat``, and the end-of-run
+checks give the same messages on plain arrays as on the InferenceData groups."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+
+import ebm_ppl
+from ebm_ppl import kernels
+from ebm_ppl.inference_data import read_config, to_inference_data
+from ebm_ppl.potential import Potential
+from ebm_ppl.sampling import checks, driver
+from ebm_ppl.sampling.health import MAX_RHAT, MAX_RHAT_CHAINS, rank_rhat, run_problems
+
+GAUSS = ebm_ppl.Potential.from_energy(lambda x: 0.5 * jnp.sum(x**2))
+TREE = ebm_ppl.Potential.from_energy(lambda p: 0.5 * jnp.sum(p["a"] ** 2) + 0.5 * p["b"] ** 2)
+
+#: sha256 (first 16 hex digits) of every variable of every group (name, dims, dtype,
+#: shape, bytes) of runs made by the code before the change (commit 39acba5, CPU).
+DIGESTS = {
+    "ula": "bc2c59610a4d4774",
+    "mala_thin": "5fbfba33c861b084",
+    "hmc_tree": "aef25eec7bb786d2",
+    "mh": "aca9e207644b0e49",
+    "resumed": "8ad7e7798c52b2f7",
+    "model_nuts": "e65ba53feb8868b5",
+}
+
+cpu_only = pytest.mark.skipif(jax.default_backend() != "cpu",
+                              reason="digests recorded with XLA:CPU")
+
+
+def _digest(idata: az.InferenceData) -> str:
+    h = hashlib.sha256()
+    for group in sorted(idata.groups()):
+        ds = getattr(idata, group)
+        h.update(group.encode())
+        for name in sorted(ds.variables):
+            var = ds.variables[name]
+            arr = np.ascontiguousarray(var.values)
+            h.update(f"{name}{var.dims}{arr.dtype}{arr.shape}".encode())
+            h.update(arr.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+@cpu_only
+def test_ula_and_resumed_run_bitwise_as_before():
+    """ULA over a partial last chunk and its continuation with ``resume``: every group
+    bitwise equal to the runs of the code before the change."""
+    first = _quiet(ebm_ppl.sample, GAUSS, kernels.ula(0.1), jnp.zeros(2), num_samples=250,
+                   num_warmup=0, num_chains=4, seed=0, progress=False)
+    rest = _quiet(ebm_ppl.sample, GAUSS, kernels.ula(0.1), resume=first, num_samples=30,
+                  progress=False)
+    assert (_digest(first), _digest(rest)) == (DIGESTS["ula"], DIGESTS["resumed"])
+    # a changed seed changes the digest: the comparison can fail
+    other = _quiet(ebm_ppl.sample, GAUSS, kernels.ula(0.1), jnp.zeros(2), num_samples=250,
+                   num_warmup=0, num_chains=4, seed=1, progress=False)
+    assert _digest(other) != DIGESTS["ula"]
+
+
+_SLOW_CASES = {
+    # MALA with thinning, small chunks and saved (adapting) warm-up
+    "mala_thin": lambda: ebm_ppl.sample(
+        GAUSS, kernels.mala(0.5), jnp.zeros(3), num_samples=60, num_warmup=70, num_chains=3,
+        seed=1, thin=2, chunk_size=25, save_warmup=True, progress=False),
+    # HMC on a pytree position after window adaptation
+    "hmc_tree": lambda: ebm_ppl.sample(
+        TREE, kernels.hmc(0.3, 3), {"a": jnp.zeros(2), "b": jnp.zeros(())}, num_samples=50,
+        num_warmup=150, num_chains=2, seed=2, progress=False),
+    # random-walk MH with scale adaptation
+    "mh": lambda: ebm_ppl.sample(
+        GAUSS, kernels.mh(kernels.random_walk(0.8)), jnp.zeros(2), num_samples=120,
+        num_warmup=30, num_chains=2, seed=3, progress=False),
+}
+
+
+@cpu_only
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(_SLOW_CASES))
+def test_adapting_runs_bitwise_as_before(case):
+    """Warm-up schemes, thinning, saved warm-up groups, pytree positions: every group
+    bitwise equal to the runs of the code before the change."""
+    assert _digest(_quiet(_SLOW_CASES[case])) == DIGESTS[case]
+
+
+@cpu_only
+@pytest.mark.slow
+def test_model_run_bitwise_as_before():
+    """A NumPyro model with NUTS (constrained draws, log_likelihood, observed_data)."""
+    import numpyro
+    import numpyro.distributions as dist
+
+    def regression(x, y=None):
+        a = numpyro.sample("a", dist.Normal(0.0, 1.0))
+        s = numpyro.sample("s", dist.HalfNormal(1.0))
+        with numpyro.plate("obs", x.shape[0]):
+            numpyro.sample("y", dist.Normal(a * x, s), obs=y)
+
+    x = np.linspace(-1, 1, 8)
+    idata = _quiet(ebm_ppl.sample, Potential.from_model(regression, x, y=0.7 * x),
+                   kernels.nuts(0.3), num_samples=40, num_warmup=150, num_chains=2, seed=4,
+                   progress=False)
+    assert _digest(idata) == DIGESTS["model_nuts"]
+
+
+def _assert_same_dataset(ours: xr.Dataset, ref: xr.Dataset) -> None:
+    assert list(ours.variables) == list(ref.variables)
+    assert list(ours.data_vars) == list(ref.data_vars)
+    assert list(ours.coords) == list(ref.coords) and list(ours.indexes) == list(ref.indexes)
+    assert dict(ours.sizes) == dict(ref.sizes)
+    for name, var in ref.variables.items():
+        assert ours.variables[name].dims == var.dims, name
+        assert ours.variables[name].dtype == var.dtype, name
+        assert type(ours.variables[name]) is type(var), name
+        np.testing.assert_array_equal(ours.variables[name].values, var.values)
+    assert set(ours.attrs) == set(ref.attrs) == {"created_at", "arviz_version"}
+    assert ours.attrs["arviz_version"] == ref.attrs["arviz_version"]
+
+
+@pytest.mark.parametrize("origin", [0, 1])
+def test_inference_data_is_what_from_dict_builds(origin):
+    """Groups (with warm-up), variable order, dims, coords (``data.index_origin``),
+    dtypes, values and attrs equal ``az.from_dict``'s on the same arrays, including a
+    1-D and a 2-D input and more chains than draws."""
+    rng = np.random.default_rng(0)
+    posterior = {"x": rng.normal(size=(5, 3, 2, 3)).astype(np.float32),
+                 "b": rng.normal(size=(5, 3)), "c": rng.normal(size=(5, 3, 4))}
+    stats = {"acceptance_rate": rng.uniform(size=(5, 3)).astype(np.float32),
+             "diverging": rng.uniform(size=(5, 3)) < 0.5, "n_steps": np.ones((5, 3), int)}
+    warm = {"x": posterior["x"][:, :2]}
+    warm_stats = {"diverging": stats["diverging"][:, :2]}
+    attrs = {"inference_library": "ebm_ppl", "ebm_ppl_config": "{}"}
+    with az.rc_context({"data.index_origin": origin}), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ours = to_inference_data(posterior, stats, warmup_posterior=warm,
+                                 warmup_sample_stats=warm_stats, attrs=dict(attrs))
+        ref = az.from_dict(posterior=posterior, sample_stats=stats, warmup_posterior=warm,
+                           warmup_sample_stats=warm_stats, save_warmup=True,
+                           attrs=dict(attrs))
+        plain = to_inference_data(posterior, {})
+        plain_ref = az.from_dict(posterior=posterior, sample_stats={})
+        vector = to_inference_data({"v": np.arange(7.0)}, {"lp": np.ones((1, 7))})
+        vector_ref = az.from_dict(posterior={"v": np.arange(7.0)},
+                                  sample_stats={"lp": np.ones((1, 7))})
+    assert ours.groups() == ref.groups() == ["posterior", "sample_stats", "warmup_posterior",
+                                             "warmup_sample_stats"]
+    assert ours.attrs == ref.attrs == attrs
+    for group in ref.groups():
+        _assert_same_dataset(getattr(ours, group), getattr(ref, group))
+    assert plain.groups() == plain_ref.groups() == ["posterior"]
+    for group in ("posterior", "sample_stats"):
+        _assert_same_dataset(getattr(vector, group), getattr(vector_ref, group))
+
+
+def test_sample_groups_are_what_from_dict_builds():
+    """A ``sample`` run's posterior and sample stats rebuilt by ``az.from_dict`` from their
+    own arrays are the same datasets; the end-of-run checks never go through ArviZ."""
+    idata = _quiet(ebm_ppl.sample, TREE, kernels.mala(0.5),
+                   {"a": jnp.zeros(2), "b": jnp.zeros(())}, num_samples=120, num_warmup=10,
+                   num_chains=3, save_warmup=True, progress=False)
+    groups = ("posterior", "sample_stats", "warmup_posterior", "warmup_sample_stats")
+    arrays = {g: {k: v.values for k, v in getattr(idata, g).data_vars.items()} for g in groups}
+    ref = az.from_dict(**arrays, save_warmup=True)
+    for group in groups:
+        _assert_same_dataset(getattr(idata, group), getattr(ref, group))
+
+
+def test_sample_uses_neither_from_dict_nor_az_rhat(monkeypatch):
+    """The slow paths (``az.from_dict``, ``az.rhat``) are not called (the R-hat check runs:
+    200 draws, 4 chains)."""
+    def fail(*args, **kwargs):
+        raise AssertionError("slow path called")
+
+    monkeypatch.setattr(az, "from_dict", fail)
+    monkeypatch.setattr(az, "rhat", fail)
+    idata = ebm_ppl.sample(GAUSS, kernels.mala(0.5), jnp.zeros(2), num_samples=200,
+                           num_warmup=50, progress=False, seed=5)
+    assert idata.posterior["x"].shape == (4, 200, 2)
+    assert idata.posterior["x"].values.flags["C_CONTIGUOUS"]
+
+
+@pytest.mark.parametrize("shape", [(4, 100, 3), (64, 201, 2), (3, 101), (8, 150, 2, 2)])
+def test_rank_rhat_equals_arviz(shape):
+    """Random chains with a shifted chain and a wider chain (bulk and tail R-hat both
+    matter), float32 and float64, with and without ties: ``az.rhat`` to 1e-6."""
+    rng = np.random.default_rng(sum(shape))
+    for values in (rng.normal(size=shape).astype(np.float32), rng.normal(size=shape),
+                   np.round(rng.normal(size=shape), 1)):
+        values[0] += 0.3
+        values[1] *= 3.0
+        ref = az.rhat(az.convert_to_dataset({"x": values}))["x"].values
+        np.testing.assert_allclose(rank_rhat(values), ref, rtol=0, atol=1e-6)
+    # the comparison can fail: plain (not rank-normalised) split R-hat differs
+    split = az.rhat(az.convert_to_dataset({"x": values}), method="split")["x"].values
+    assert np.max(np.abs(rank_rhat(values) - split)) > 1e-6
+
+
+def test_rank_rhat_of_a_constant_element_is_nan_like_arviz():
+    values = np.ones((4, 100, 2))
+    values[..., 1] = np.random.default_rng(0).normal(size=(4, 100))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = az.rhat(az.convert_to_dataset({"x": values}))["x"].values
+    out = rank_rhat(values)
+    assert np.isnan(out[0]) and np.isnan(ref[0])
+    np.testing.assert_allclose(out[1], ref[1], atol=1e-12)
+
+
+def _problem_runs() -> list[tuple[dict, dict]]:
+    """(posterior, sample_stats) arrays with each problem of the end-of-run checks."""
+    rng = np.random.default_rng(1)
+    healthy = rng.normal(size=(4, 120, 2)).astype(np.float32)
+    blown = healthy.copy()
+    blown[1, 50, 0], blown[3, 7, 1] = np.nan, 1e11
+    stuck = healthy.copy()
+    stuck[2] = stuck[2, :1]
+    split = healthy.copy()
+    split[:, :, 1] += np.array([0.0, 0.0, 6.0, 0.0])[:, None]
+    many = rng.normal(size=(MAX_RHAT_CHAINS + 6, 120, 3))
+    many[MAX_RHAT_CHAINS:] += 10.0  # beyond the chains R-hat looks at: no warning
+    diverging = rng.uniform(size=(4, 120)) < 0.05
+    calm = np.zeros((4, 120), bool)
+    return [
+        ({"x": healthy, "y": healthy[..., 0]}, {"diverging": calm}),
+        ({"x": blown}, {"diverging": calm}),
+        ({"x": stuck, "flag": np.zeros((4, 120), bool)}, {"diverging": calm}),
+        ({"x": split}, {"diverging": diverging}),
+        ({"x": many}, {}),
+    ]
+
+
+def test_run_problems_same_messages_on_arrays_and_on_datasets():
+    """The checks read dicts of arrays (what ``sample`` passes) and InferenceData groups
+    alike; each problem fires where planted and the R-hat message names the worst
+    element with ``az.rhat``'s value."""
+    expected = [[], ["blew up"], ["[2] never moved", "R-hat is"], ["diverged", "R-hat is"], []]
+    for (posterior, stats), wanted in zip(_problem_runs(), expected):
+        idata = az.from_dict(posterior=posterior, sample_stats=stats)
+        on_arrays = run_problems(posterior, stats)
+        on_datasets = run_problems(idata.posterior, getattr(idata, "sample_stats", {}))
+        assert on_arrays == on_datasets
+        assert len(on_arrays) == len(wanted)
+        for message, part in zip(on_arrays, wanted):
+            assert part in message
+    posterior = _problem_runs()[3][0]
+    worst = float(np.max(az.rhat(az.convert_to_dataset(posterior))["x"].values))
+    assert worst > MAX_RHAT
+    assert f"R-hat is {worst:.3g}" in run_problems(posterior, {})[0]
+    assert "(chain 2 most" in run_problems(posterior, {})[0]
+
+
+def test_potential_check_runs_once_per_function_and_shapes(monkeypatch):
+    """``Potential.check`` (a trace of the log density) runs again only for a new
+    function, new static fields or new leaf shapes; a failing check is never cached."""
+    calls = []
+    real = Potential.check
+
+    def counting(self, position, name="position"):
+        calls.append(name)
+        return real(self, position, name=name)
+
+    monkeypatch.setattr(Potential, "check", counting)
+    monkeypatch.setattr(checks, "_CHECKED", {})
+    def energy(x):
+        return jnp.sum(x**2)
+
+    pot = ebm_ppl.Potential.from_energy(energy)
+    checks.check_position(pot, jnp.zeros(2))
+    checks.check_position(pot, jnp.ones(2))
+    assert len(calls) == 1
+    checks.check_position(pot, jnp.zeros(3))
+    hot = ebm_ppl.Potential.from_energy(energy, temperature=2.0)
+    checks.check_position(hot, jnp.zeros(3))  # same function and leaf types: cached
+    assert len(calls) == 2
+    vector = ebm_ppl.Potential.from_energy(lambda x: x**2)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="must return a scalar"):
+            checks.check_position(vector, jnp.zeros(2))
+    assert len(calls) == 4
+    for _ in range(2):
+        with pytest.raises(ValueError, match="init must have the structure"):
+            ebm_ppl.sample(ebm_ppl.Potential.from_energy(lambda x: jnp.sum(x**2),
+                                                         example=jnp.zeros(3)),
+                           kernels.ula(0.1), jnp.zeros(2), num_samples=5, progress=False)
+
+
+def test_interrupted_run_resumes_bitwise(monkeypatch):
+    """Ctrl-C while chunk 3 is dispatched keeps chunks 1-2 (the one running is finished)
+    and a state consistent with them: resuming gives the draws of an uninterrupted run."""
+    kw = dict(num_warmup=0, chunk_size=10, progress=False, seed=3)
+    full = ebm_ppl.sample(GAUSS, kernels.ula(0.05), jnp.zeros(2), num_samples=40, **kw)
+    real = driver._run_chunk
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "_run_chunk", flaky)
+    with pytest.warns(RuntimeWarning, match="returning the 20 of 40"):
+        first = ebm_ppl.sample(GAUSS, kernels.ula(0.05), jnp.zeros(2), num_samples=40, **kw)
+    monkeypatch.setattr(driver, "_run_chunk", real)
+    assert read_config(first)["interrupted"]
+    rest = ebm_ppl.sample(GAUSS, kernels.ula(0.05), resume=first, num_samples=20,
+                          progress=False)
+    joined = ebm_ppl.concat_draws(first, rest)
+    np.testing.assert_array_equal(joined.posterior["x"].values, full.posterior["x"].values)
