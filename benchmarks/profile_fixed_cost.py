@@ -13,6 +13,12 @@ loop is compared with a hand-written ``jit(vmap + lax.scan)`` loop of the same u
 Usage::
 
     python benchmarks/profile_fixed_cost.py [--repeats 10] [--json out.json]
+        [--cases gauss2d:1000:200,mlp-128:1000:500,gauss2d:4:200]
+
+To compare with another version of the package, put it first on the path
+(``PYTHONPATH=/path/to/old/checkout python benchmarks/profile_fixed_cost.py``); the
+first line printed says which ``ebm_ppl`` was profiled. The fixed cost reported is the
+median over calls of ``sample``'s time minus its chunk loop (``run_phase``).
 
 Wrapping costs about a microsecond per call, negligible against the millisecond costs
 measured. Runs block on their results (``np.asarray`` of the draws), so dispatch is
@@ -163,15 +169,20 @@ def profile(target: Target, algorithm: str, num_chains: int, num_steps: int,
     total_ms = 1e3 * statistics.median(totals)
     rows.append({"function": "other (outside wrapped callees)", "depth": 1, "calls": 1,
                  "median_ms": total_ms - top})
+    loop = per_call.get("sampler.run_phase", [0.0] * len(totals))
     return {"target": target.name, "algorithm": algorithm, "chains": num_chains,
             "steps": num_steps, "total_ms": total_ms,
+            "loop_ms": 1e3 * statistics.median(loop),
+            "fixed_ms": 1e3 * statistics.median(t - s for t, s in zip(totals, loop)),
             "hand_ula_ms": 1e3 * statistics.median(hand_times), "rows": rows}
 
 
 def _print(result: dict[str, Any]) -> None:
     print(f"\n## {result['target']} {result['algorithm']}, {result['chains']} chains x "
           f"{result['steps']} steps: sample {result['total_ms']:.1f} ms (median), "
-          f"hand-written ULA loop {result['hand_ula_ms']:.1f} ms\n")
+          f"hand-written ULA loop {result['hand_ula_ms']:.1f} ms; chunk loop (run_phase) "
+          f"{result['loop_ms']:.1f} ms, fixed cost (sample - chunk loop, median per call) "
+          f"{result['fixed_ms']:.1f} ms\n")
     print("| function (inclusive; indented = called by the row above) | calls | ms/call |")
     print("|---|---|---|")
     for row in result["rows"]:
@@ -180,17 +191,20 @@ def _print(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Profile ULA on the 2-D Gaussian (1000 x 200) and the MLP energy (1000 x 500)."""
+    """Profile ULA on the 2-D Gaussian (1000 and 4 chains x 200) and the MLP energy
+    (1000 x 500), or the ``--cases`` given."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--json", default=None, help="also write the numbers here")
+    parser.add_argument("--cases", default="gauss2d:1000:200,mlp-128:1000:500,gauss2d:4:200",
+                        help="comma-separated TARGET:CHAINS:STEPS (ULA)")
     args = parser.parse_args(argv)
     by_name = {t.name: t for t in targets()}
-    results = [
-        profile(by_name["gauss2d"], "ula", 1000, 200, args.repeats),
-        profile(by_name["mlp-128"], "ula", 1000, 500, args.repeats),
-        profile(by_name["gauss2d"], "ula", 4, 200, args.repeats),
-    ]
+    print(f"ebm_ppl from {Path(ebm_ppl.__file__).parent}")
+    results = []
+    for case in args.cases.split(","):
+        name, chains, steps = case.split(":")
+        results.append(profile(by_name[name], "ula", int(chains), int(steps), args.repeats))
     for result in results:
         _print(result)
     if args.json:
