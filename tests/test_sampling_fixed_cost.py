@@ -199,10 +199,11 @@ def test_sample_uses_neither_from_dict_nor_az_rhat(monkeypatch):
 @pytest.mark.parametrize("shape", [(4, 100, 3), (64, 201, 2), (3, 101), (8, 150, 2, 2)])
 def test_rank_rhat_equals_arviz(shape):
     """Random chains with a shifted chain and a wider chain (bulk and tail R-hat both
-    matter), float32 and float64, with and without ties: ``az.rhat`` to 1e-6."""
+    matter), float32 and float64, without ties, with a few and with mostly ties:
+    ``az.rhat`` to 1e-6."""
     rng = np.random.default_rng(sum(shape))
     for values in (rng.normal(size=shape).astype(np.float32), rng.normal(size=shape),
-                   np.round(rng.normal(size=shape), 1)):
+                   np.round(rng.normal(size=shape), 1), rng.integers(0, 4, shape) * 1.0):
         values[0] += 0.3
         values[1] *= 3.0
         ref = az.rhat(az.convert_to_dataset({"x": values}))["x"].values

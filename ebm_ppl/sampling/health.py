@@ -96,35 +96,37 @@ def _stuck(values: np.ndarray) -> np.ndarray:
     return stuck
 
 
-def _average_ranks(ordered: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """1-based ranks within every row given its sorted values ``ordered`` and the sorting
-    permutation ``order`` (any one: ties get their average rank, as
-    ``scipy.stats.rankdata(method="average")``; exact in float64)."""
+def _blom(ranks: np.ndarray, n: int) -> np.ndarray:
+    r"""Blom's normal scores :math:`\Phi^{-1}((r - 3/8) / (n + 1/4))` of ranks out of ``n``."""
+    return special.ndtri((ranks - 3 / 8) / (n - 2 * 3 / 8 + 1))
+
+
+def _scores(ordered: np.ndarray, order: np.ndarray, table: np.ndarray) -> np.ndarray:
+    r"""Normal scores of the average ranks of every row, in the rows' original order.
+
+    ``ordered`` holds each row sorted, ``order`` the sorting permutation (any one), and
+    ``table`` the scores of the ranks ``1..n``. A group of ties at sorted positions
+    ``first..last`` has the rank ``(first + last) / 2 + 1`` (``scipy.stats.rankdata``'s
+    ``method="average"``); the scores are those ArviZ computes, value for value.
+    """
     num_rows, n = ordered.shape
-    position = np.broadcast_to(np.arange(n), (num_rows, n))
-    sorted_ranks = position + 1.0
-    tied = ordered[:, 1:] == ordered[:, :-1]  # equal to the value before
-    if tied.any():  # a tie group spans [first, last]: its rank is (first + last) / 2 + 1
-        first = np.maximum.accumulate(
-            np.where(np.pad(tied, ((0, 0), (1, 0))), 0, position), axis=1)
-        ends = np.where(np.pad(tied, ((0, 0), (0, 1))), n, position)
-        last = np.minimum.accumulate(ends[:, ::-1], axis=1)[:, ::-1]
-        sorted_ranks = (first + last) / 2 + 1
-    ranks = np.empty(num_rows * n)
-    ranks[(order + np.arange(num_rows)[:, None] * n).ravel()] = sorted_ranks.ravel()
-    return ranks.reshape(num_rows, n)
-
-
-def _normal_scores(ranks: np.ndarray) -> np.ndarray:
-    r"""Blom's normal scores of ranks out of ``n`` (the row length):
-    :math:`\Phi^{-1}((r - 3/8) / (n + 1/4))`. Average ranks are multiples of 1/2, so the
-    quantile is evaluated once per possible rank and looked up (same values)."""
-    n = ranks.shape[1]
-    if ranks.shape[0] <= 2:  # the table has 2n - 1 entries: no saving for one or two rows
-        return special.ndtri((ranks - 3 / 8) / (n - 2 * 3 / 8 + 1))
-    possible = 1 + np.arange(2 * n - 1) / 2  # 1, 1.5, ..., n
-    table = special.ndtri((possible - 3 / 8) / (n - 2 * 3 / 8 + 1))
-    return table[(2 * ranks - 2).astype(np.intp)]
+    sorted_scores = np.broadcast_to(table, (num_rows, n))
+    pairs = np.flatnonzero(ordered[:, 1:] == ordered[:, :-1])  # sorted value == next one
+    if pairs.size:  # ties are few: handle the groups sparsely
+        row, pos = np.divmod(pairs, n - 1)
+        start = np.ones(pairs.size, bool)  # a pair that does not continue a group
+        start[1:] = (np.diff(pos) != 1) | (np.diff(row) != 0)
+        end = np.append(start[1:], True)
+        first, last = pos[start], pos[end] + 1  # each group spans first..last (sorted)
+        lengths = last - first + 1
+        group = np.repeat(np.arange(first.size), lengths)
+        columns = first[group] + np.arange(lengths.sum()) - np.repeat(
+            np.cumsum(lengths) - lengths, lengths)
+        sorted_scores = sorted_scores.copy()
+        sorted_scores[row[start][group], columns] = _blom((first + last) / 2 + 1, n)[group]
+    scores = np.empty(num_rows * n)
+    scores[(order + np.arange(num_rows)[:, None] * n).ravel()] = sorted_scores.ravel()
+    return scores.reshape(num_rows, n)
 
 
 def _rhat_of_z(z: np.ndarray, num_draws: int) -> np.ndarray:
@@ -168,13 +170,15 @@ def rank_rhat(values: ArrayLike) -> np.ndarray:
     rows = np.ascontiguousarray(np.moveaxis(split, 2, 0)).reshape(flat.shape[2], -1)
     order = np.argsort(rows, axis=1)
     ordered = np.take_along_axis(rows, order, axis=1)
-    bulk = _rhat_of_z(_normal_scores(_average_ranks(ordered, order)), half)
+    n = rows.shape[1]  # even (2 * chains * half): the median is the mean of the middle two
+    table = _blom(np.arange(1.0, n + 1), n)
+    bulk = _rhat_of_z(_scores(ordered, order, table), half)
+    median = np.mean(ordered[:, n // 2 - 1:n // 2 + 1], axis=1, keepdims=True)  # np.median's
     # |x - median| in the order of x falls then rises: a stable sort of two runs is cheap
-    folded = np.abs(ordered - np.median(rows, axis=1, keepdims=True))
+    folded = np.abs(ordered - median)
     tail_order = np.argsort(folded, axis=1, kind="stable")
-    ranks = _average_ranks(np.take_along_axis(folded, tail_order, axis=1),
-                           np.take_along_axis(order, tail_order, axis=1))
-    tail = _rhat_of_z(_normal_scores(ranks), half)
+    tail = _rhat_of_z(_scores(np.take_along_axis(folded, tail_order, axis=1),
+                              np.take_along_axis(order, tail_order, axis=1), table), half)
     return np.where(tail > bulk, tail, bulk).reshape(values.shape[2:])
 
 
