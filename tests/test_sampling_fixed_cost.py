@@ -214,13 +214,14 @@ def test_rank_rhat_equals_arviz(shape):
 
 
 def test_rank_rhat_of_a_constant_element_is_nan_like_arviz():
-    values = np.ones((4, 100, 2))
-    values[..., 1] = np.random.default_rng(0).normal(size=(4, 100))
+    values = np.ones((4, 100, 3))
+    values[..., 1:] = np.random.default_rng(0).normal(size=(4, 100, 2))
+    values[2, 5, 2] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = az.rhat(az.convert_to_dataset({"x": values}))["x"].values
     out = rank_rhat(values)
-    assert np.isnan(out[0]) and np.isnan(ref[0])
+    assert np.isnan(out[[0, 2]]).all() and np.isnan(ref[[0, 2]]).all()
     np.testing.assert_allclose(out[1], ref[1], atol=1e-12)
 
 

@@ -155,12 +155,13 @@ def rank_rhat(values: ArrayLike) -> np.ndarray:
     Parameters
     ----------
     values
-        Draws of shape ``(chain, draw, ...)`` (at least 2 chains and 4 draws), finite.
+        Draws of shape ``(chain, draw, ...)``, at least 2 chains and 4 draws.
 
     Returns
     -------
     numpy.ndarray
-        :math:`\hat R` of shape ``values.shape[2:]`` (NaN for a constant element).
+        :math:`\hat R` of shape ``values.shape[2:]`` (NaN for a constant element or one
+        with a NaN draw).
     """
     values = np.asarray(values)
     num_chains, num_draws = values.shape[:2]
@@ -179,7 +180,9 @@ def rank_rhat(values: ArrayLike) -> np.ndarray:
     tail_order = np.argsort(folded, axis=1, kind="stable")
     tail = _rhat_of_z(_scores(np.take_along_axis(folded, tail_order, axis=1),
                               np.take_along_axis(order, tail_order, axis=1), table), half)
-    return np.where(tail > bulk, tail, bulk).reshape(values.shape[2:])
+    rhat = np.where(tail > bulk, tail, bulk)
+    rhat[np.isnan(ordered[:, -1])] = np.nan  # NaN sorts last; ArviZ gives NaN for it
+    return rhat.reshape(values.shape[2:])
 
 
 def _rhat_problem(variables: list[tuple[str, np.ndarray]]) -> str | None:
