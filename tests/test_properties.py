@@ -93,13 +93,14 @@ def test_kernel_properties_many_examples(name, structure, shape, seed):
 
 def _pytest_subprocess(env_update, *args):
     env = {**os.environ, **env_update}
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", __file__, *args],
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", __file__, *args],
                          env=env, capture_output=True, text=True, timeout=1500)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res.stdout
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_kernel_properties_many():
     """40 hypothesis examples, in a fresh interpreter (hundreds of XLA compilations in
     one long-lived test process once ended in a segfault inside XLA's compiler)."""
@@ -115,8 +116,8 @@ def test_kernel_properties_float64():
     (x64 is a process-wide setting; toggling it per example inside one process crashed
     XLA's compiler after many examples, so float64 runs in its own interpreter.)
     """
-    out = _pytest_subprocess({"JAX_ENABLE_X64": "1"}, "-m", "not slow", "-k",
-                             "test_kernel_properties and not many")
+    out = _pytest_subprocess({"JAX_ENABLE_X64": "1"}, "-m", "slow", "-k",
+                             "test_kernel_properties and not many and not float64")
     assert "1 passed" in out
 
 
