@@ -80,9 +80,10 @@ def _numeric(variables: Mapping[str, Any]) -> list[tuple[str, np.ndarray]]:
 
 def _blown_up(values: np.ndarray) -> np.ndarray:
     """Chains with a draw that is not finite or exceeds :data:`HUGE` in magnitude (the
-    maximum of ``|x|`` is NaN when a draw is NaN, and NaN fails ``<=``)."""
+    maximum and minimum are NaN when a draw is NaN, and NaN fails both comparisons)."""
     with np.errstate(invalid="ignore"):
-        return ~(np.max(np.abs(values), axis=(1, 2)) <= HUGE)
+        inside = (np.max(values, axis=(1, 2)) <= HUGE) & (np.min(values, axis=(1, 2)) >= -HUGE)
+    return ~inside
 
 
 def _stuck(values: np.ndarray) -> np.ndarray:
@@ -243,7 +244,7 @@ def run_problems(posterior: Mapping[str, Any], sample_stats: Mapping[str, Any]) 
             )
     if "diverging" in sample_stats:
         diverging = np.asarray(sample_stats["diverging"], bool)
-        fraction = float(diverging.mean())
+        fraction = np.count_nonzero(diverging) / diverging.size  # = diverging.mean()
         if fraction > MAX_DIVERGENT_FRACTION:
             counts = diverging.sum(axis=1)
             which = {c: int(n) for c, n in enumerate(counts) if n}
