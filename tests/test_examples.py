@@ -220,10 +220,14 @@ def test_09_objective_table_full(tmp_path: Path) -> None:
         assert abs(column["held-out"]["mmd2"]) < 3e-3
         for name in ("cd", "sm", "dsm", "ssm", "nce"):
             assert column[name]["losses_finite"] and column[name]["finite"], name
-    # "persistent contrastive divergence with the default settings is far from the data
-    # on two moons: MMD² > 10x DSM's" (a known defect: this assertion is expected to fail
-    # once contrastive_divergence's defaults change; then update the README table)
-    assert moons["cd"]["mmd2"] > 10 * moons["dsm"]["mmd2"], (moons["cd"], moons["dsm"])
+    # "persistent contrastive divergence with the default settings reaches the sample
+    # quality of DSM on two moons": its MMD² is at most DSM's plus 3e-3 (three times the
+    # noise of the column, the held-out row), and its draws lie as close to the data
+    # (median nearest-neighbour distance at most 1.25x DSM's)
+    assert moons["cd"]["mmd2"] < moons["dsm"]["mmd2"] + 3e-3, (moons["cd"], moons["dsm"])
+    assert moons["cd"]["median_nn"] < 1.25 * moons["dsm"]["median_nn"], moons["cd"]
+    # "on rings PCD is indistinguishable from data by MMD"
+    assert rings["cd"]["mmd2"] < 3e-3 and rings["cd"]["mmd_p_value"] > 0.01, rings["cd"]
     # "the score-based objectives (SM, DSM, SSM) miss the relative mass of the rings:
     # MMD² > 5x the Gaussian fit's"
     for name in ("sm", "dsm", "ssm"):
