@@ -304,6 +304,7 @@ def test_heuristic_step_size_moves_the_start():
     (dict(algorithm="nuts", num_steps=5), "num_steps and step_size_jitter have no meaning"),
     (dict(algorithm="hmc", max_tree_depth=5), "max_tree_depth has no meaning for hmc"),
     (dict(algorithm="hmc", num_steps=5, trajectory_length=1.0), "not both"),
+    (dict(algorithm="hmc", trajectory_length=None), "At least one of trajectory_length and"),
     (dict(algorithm="nuts", max_tree_depth=(5, 0)), "max_tree_depth must be an integer"),
     (dict(algorithm="nuts", max_tree_depth=5, max_num_doublings=5), "not both"),
     (dict(algorithm="mala", regularize_mass_matrix=False),

@@ -340,7 +340,8 @@ class BlackJAXKernel(EBMKernel):
                     raise ValueError("give hmc num_steps or trajectory_length, not both")
                 return from_blackjax(api, num_integration_steps=fixed, **common)
             if trajectory_length is None:
-                raise ValueError("hmc needs trajectory_length or num_steps, got neither")
+                raise ValueError("At least one of trajectory_length and num_steps must be "
+                                 "given to hmc, got neither")
             length = DEFAULT_TRAJECTORY_LENGTH if trajectory_length is _UNSET \
                 else trajectory_length
             if not _is_traced(length):
