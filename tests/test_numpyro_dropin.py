@@ -431,3 +431,12 @@ def test_mclmc_is_tuned_by_its_own_tuner():
     crit = z_crit(4)
     assert max(z_scores(samples["a"], 0.0, 4.0)) < crit
     assert max(z_scores(samples["b"][..., 0], 0.0, 1.0)) < crit
+
+
+def test_regularize_mass_matrix_false_reaches_the_warmup():
+    """``regularize_mass_matrix=False`` is carried by the kernel that the shared warm-up
+    tunes (the estimate rule itself: ``tests/test_adaptation.py``)."""
+    for flag in (True, False):
+        state = BlackJAXKernel("nuts", two_sites, regularize_mass_matrix=flag).init(
+            jax.random.key(0), 10)
+        assert state.adapt_state.kernel.regularize_mass_matrix is flag
