@@ -436,7 +436,7 @@ def test_mclmc_is_tuned_by_its_own_tuner():
 def test_regularize_mass_matrix_false_reaches_the_warmup():
     """``regularize_mass_matrix=False`` is carried by the kernel that the shared warm-up
     tunes (the estimate rule itself: ``tests/test_adaptation.py``)."""
-    for flag in (True, False):
-        state = BlackJAXKernel("nuts", two_sites, regularize_mass_matrix=flag).init(
-            jax.random.key(0), 10)
-        assert state.adapt_state.kernel.regularize_mass_matrix is flag
+    assert BlackJAXKernel("nuts", two_sites)._kernel.regularize_mass_matrix is True
+    state = BlackJAXKernel("nuts", two_sites, regularize_mass_matrix=False).init(
+        jax.random.key(0), 10)
+    assert state.adapt_state.kernel.regularize_mass_matrix is False
