@@ -92,10 +92,29 @@ def _mala_kernel(rng_key: PRNGKey, state, logdensity_fn: LogDensityFn, step_size
     return state, GradientInfo(rate, is_accepted, bad)
 
 
+def barker_metric_argument(inverse_mass_matrix: Array) -> Array:
+    r"""The matrix to pass as ``inverse_mass_matrix`` to BlackJAX 1.7's Barker kernel so
+    that it preconditions with :math:`M^{-1}` = ``inverse_mass_matrix``.
+
+    BlackJAX's ``barker_proposal`` scales its proposal as if its argument were the mass
+    matrix :math:`M`, not :math:`M^{-1}` (measured: on :math:`\mathcal N(0, \Sigma)` it
+    mixes as on a standard normal when given :math:`\Sigma^{-1}`, and worse than with the
+    identity when given :math:`\Sigma`; HMC and NUTS follow the documented convention).
+    The chain is exact either way (MH correction); only the preconditioning is at stake,
+    and window adaptation, which estimates :math:`M^{-1} \approx \Sigma`, made it
+    twice as bad. So the inverse is passed: ``1 / v`` for a diagonal, ``inv`` for a
+    dense matrix.
+    """
+    if jnp.ndim(inverse_mass_matrix) == 2:
+        return jnp.linalg.inv(inverse_mass_matrix)
+    return 1.0 / inverse_mass_matrix
+
+
 def _barker_kernel(
     rng_key: PRNGKey, state, logdensity_fn: LogDensityFn, step_size: Array, inverse_mass_matrix
 ):
-    state, info = _BARKER(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix)
+    state, info = _BARKER(rng_key, state, logdensity_fn, step_size,
+                          barker_metric_argument(inverse_mass_matrix))
     rate, bad = _safe_rate(info.acceptance_rate)
     return state, GradientInfo(rate, info.is_accepted, bad)
 

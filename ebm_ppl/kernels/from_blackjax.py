@@ -52,6 +52,7 @@ from ebm_ppl._tree import tree_all_finite
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_positive
 from ebm_ppl.kernels.base import Kernel, default_inverse_mass_matrix
+from ebm_ppl.kernels.blackjax import barker_metric_argument
 
 __all__ = [
     "from_blackjax", "check_kernel", "resolve_algorithm",
@@ -162,6 +163,9 @@ def _step(rng_key: PRNGKey, state: Any, logdensity_fn: LogDensityFn, *, algorith
     if "inverse_mass_matrix" in parameters and parameters["inverse_mass_matrix"] is None:
         # only when kernel_fn is called directly: Kernel.step fills it (with_defaults)
         parameters["inverse_mass_matrix"] = default_inverse_mass_matrix(state.position)
+    if algorithm.name in ("barker", "barker_proposal"):  # see barker_metric_argument
+        parameters["inverse_mass_matrix"] = barker_metric_argument(
+            parameters["inverse_mass_matrix"])
     new_state, info = algorithm.api(logdensity_fn, **parameters).step(rng_key, state)
     ok = tree_all_finite(new_state.position)
     logdensity = getattr(new_state, "logdensity", None)

@@ -163,6 +163,8 @@ class EBMKernel(_ModelKernel):
     _forward_mode: bool = False
     _target_accept_prob: Any = None
     _sampling_static: tuple | None = None
+    #: Report the mass matrix as flat arrays even for a model (NumPyro's BarkerMH does).
+    _flat_mass_views: bool = False
 
     def __init__(
         self,
@@ -336,7 +338,8 @@ class EBMKernel(_ModelKernel):
             else jnp.asarray(step_size, dtype)
         imm = kernel.parameters.get("inverse_mass_matrix")
         views = (None, None, None) if imm is None or jnp.ndim(imm) == 0 \
-            else mass_matrix_views(imm, position, self._layout(position))
+            else mass_matrix_views(imm, None if self._flat_mass_views else position,
+                                   self._layout(position))
         return EBMAdaptState(step_size, *views, kernel, warmup, target)
 
     def _layout(self, position: ArrayTree) -> MassLayout | None:

@@ -278,6 +278,7 @@ class BlackJAXKernel(EBMKernel):
             _reject_mass_arguments(name, inverse_mass_matrix, adapt_mass_matrix, dense_mass,
                                    regularize_mass_matrix)
         self._dense_mass = dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass)
+        self._flat_mass_views = name in ("barker", "barker_proposal")  # as NumPyro's BarkerMH
         self._imm_given = inverse_mass_matrix
         kernel = self._build(api, name, step_size,
                              None if isinstance(inverse_mass_matrix, dict) else inverse_mass_matrix,
