@@ -167,9 +167,11 @@ def test_unknown_scheme_raises():
 def _one_window(kernel, positions):
     """Feed ``positions`` through a 20-step warm-up (squeezed schedule: steps 3..17 form
     the one slow window); return the inverse mass matrix after it."""
-    state = adaptation.init(kernel, positions[0], 20)
-    for x in positions[:18]:
-        kernel, state = adaptation.update(kernel, state, x, 0.8)
+    def body(carry, x):
+        return adaptation.update(*carry, x, 0.8), None
+
+    (kernel, _), _ = jax.lax.scan(body, (kernel, adaptation.init(kernel, positions[0], 20)),
+                                  positions[:18])
     return np.asarray(kernel.parameters["inverse_mass_matrix"], np.float64)
 
 
@@ -182,7 +184,7 @@ def test_window_estimate_regularised_or_plain(regularize):
     cov, n = np.cov(window.T), window.shape[0]
     expected = n / (n + 5) * cov + 1e-3 * 5 / (n + 5) * np.eye(3) if regularize else cov
     for dense in (False, True):
-        kernel = kernels.hmc(0.1, 3, dense_mass=dense)
+        kernel = kernels.hmc(0.1, 3, dense_mass=dense).with_defaults(positions[0])
         kernel = kernel.__class__(**{**kernel.__dict__, "regularize_mass_matrix": regularize})
         got = _one_window(kernel, positions)
         np.testing.assert_allclose(got, expected if dense else np.diag(expected), rtol=1e-4)
@@ -192,7 +194,7 @@ def test_mass_blocks_keep_off_block_entries_zero():
     """``Kernel.mass_blocks``: the dense estimate is masked to the blocks and diagonal."""
     positions = jax.random.normal(jax.random.key(4), (18, 3)) @ jnp.array(
         [[1.0, 0.5, 0.3], [0.0, 1.0, 0.4], [0.0, 0.0, 1.0]])
-    kernel = kernels.hmc(0.1, 3, dense_mass=True)
+    kernel = kernels.hmc(0.1, 3, dense_mass=True).with_defaults(positions[0])
     blocked = kernel.__class__(**{**kernel.__dict__, "mass_blocks": ((0, 2),)})
     full, masked = _one_window(kernel, positions), _one_window(blocked, positions)
     mask = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]])
