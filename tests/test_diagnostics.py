@@ -126,6 +126,7 @@ def test_ksd_test_power_against_small_mean_shift():
     assert sum(rejected) >= 5, rejected
 
 
+@pytest.mark.slow
 def test_ksd_on_inference_data_and_potential():
     from ebm_ppl.inference_data import to_inference_data
 
@@ -220,6 +221,7 @@ def test_ula_bias_validates_arguments():
 
 
 # ----------------------------------------------------------------------- AIS
+@pytest.mark.slow
 def test_ais_log_z_exact_on_correlated_gaussian():
     mu = jnp.array([1.0, -1.0])
     prec = jnp.array([[2.0, 0.5], [0.5, 1.0]])

@@ -136,6 +136,7 @@ def test_iterator_data():
 
 
 # ----------------------------------------------------------------------- resume
+@pytest.mark.slow
 def test_resume_is_bitwise_equal(tmp_path):
     data = make_data()
     kwargs = dict(num_steps=230, batch_size=50, seed=3, progress=False)

@@ -174,6 +174,7 @@ def test_model_constrain_and_potential():
     np.testing.assert_allclose(pot.logdensity_fn(z), -expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_model_second_call_compiles_nothing():
     """A second ``sample`` call on a model potential (another seed, ``init=None``) compiles
     nothing: constrain and the model's init strategy are compiled once."""
