@@ -125,8 +125,6 @@ class Kernel:
             imm = default_inverse_mass_matrix(position, self.dense_mass)
         elif self.dense_mass and jnp.ndim(imm) == 1:
             imm = jnp.diag(imm)
-        if self.mass_blocks:
-            imm = imm * block_mask(self.mass_blocks, imm.shape[0]).astype(imm.dtype)
         return dataclasses.replace(self, parameters={**self.parameters,
                                                      "inverse_mass_matrix": imm})
 

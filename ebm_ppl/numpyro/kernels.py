@@ -24,7 +24,7 @@ from numpyro.infer import init_to_uniform
 
 from ebm_ppl import kernels as _kernels
 from ebm_ppl._validation import check_positive
-from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.base import Kernel, block_mask
 from ebm_ppl.kernels.from_blackjax import WARMUPS, from_blackjax, resolve_algorithm
 from ebm_ppl.numpyro.base import EBMAdaptState, EBMKernel, EBMKernelState
 from ebm_ppl.numpyro.hmc import DEFAULT_TRAJECTORY_LENGTH, trajectory_hmc
@@ -378,7 +378,12 @@ class BlackJAXKernel(EBMKernel):
             flat, _ = ravel_pytree(position)
             kernel = kernel.replace(
                 inverse_mass_matrix=layout.inverse_mass_matrix(self._imm_given, flat.dtype))
-        return kernel.with_defaults(position)
+        kernel = kernel.with_defaults(position)
+        if layout.blocks:  # a given dense start follows the blocks too (once, not per step)
+            imm = kernel.parameters["inverse_mass_matrix"]
+            kernel = kernel.replace(
+                inverse_mass_matrix=imm * block_mask(layout.blocks, imm.shape[0]).astype(imm.dtype))
+        return kernel
 
 
 def _tree_depth(max_tree_depth: Any, max_num_doublings: Any) -> int | tuple[int, int]:
