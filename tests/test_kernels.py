@@ -201,6 +201,12 @@ INVARIANT = {
     "random_walk": (lambda: kernels.random_walk(1.0), 3),
     "independent": (lambda: kernels.independent(dist.Normal(jnp.ones(2), 2.0).to_event(1)), 3),
     "barker": (lambda: kernels.barker(0.8), 1),
+    # preconditioners unlike Sigma, so that the Hastings term of C matters
+    "mala_dense_mass": (lambda: kernels.mala(
+        0.8, inverse_mass_matrix=jnp.array([[2.0, -0.6], [-0.6, 0.5]]),
+        adapt_mass_matrix=False), 1),
+    "mala_diagonal_mass": (lambda: kernels.mala(
+        0.4, inverse_mass_matrix=jnp.array([3.0, 0.3]), adapt_mass_matrix=False), 1),
 }
 
 
@@ -487,3 +493,22 @@ def test_barker_preconditions_with_the_inverse_mass_matrix(make, dense):
     # 4000 steps: the acceptance means have Monte-Carlo sd ~ 0.006 each
     assert abs(target - whitened) < 0.03, (target, whitened)
     assert whitened > 0.75
+
+
+def test_preconditioned_mala_with_identity_is_mala_and_adapts_only_when_asked():
+    """MALA preconditioned by the identity makes BlackJAX's MALA proposals (same keys:
+    same draws up to rounding); ``mala(h)`` stays plain MALA with step-size warm-up, a
+    mass argument switches on window adaptation (as ``hmc``)."""
+    plain = kernels.mala(0.5)
+    identity = kernels.mala(0.5, inverse_mass_matrix=jnp.ones(2), adapt_mass_matrix=False)
+    keys = jax.random.split(jax.random.key(3), 50)
+
+    def run(kernel):
+        state = kernel.init(jnp.array([0.3, -1.0]), gaussian_logdensity)
+        return jax.lax.scan(lambda s, k: kernel.step(k, s, gaussian_logdensity), state, keys)
+
+    (_, plain_info), (_, ident_info) = run(plain), run(identity)
+    np.testing.assert_array_equal(plain_info.is_accepted, ident_info.is_accepted)
+    assert plain.adaptation == "step_size" and identity.adaptation == "step_size"
+    assert kernels.mala(0.5, dense_mass=True).adaptation == "window"
+    assert kernels.mala(0.5, dense_mass=True).dense_mass

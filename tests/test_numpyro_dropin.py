@@ -103,7 +103,15 @@ def beta_bernoulli(data):
 @pytest.mark.slow
 def test_beta_bernoulli(name):
     data = dist.Bernoulli(jnp.array([0.9, 0.1])).sample(jax.random.key(1), (1000,))
-    kwargs = {"trajectory_length": 0.1} if name == "hmc" else {}
+    # NumPyro's own test uses tau = 0.1; with leapfrog steps of tau / L (as NumPyro) that is
+    # a tenth of a posterior sd per transition after mass adaptation (ESS ~ 10 per chain).
+    # With tau = 0.5 from a uniform start, the first trajectories (gradient ~ 500) shoot
+    # to |logit p| > 15, where float32 Bernoulli probabilities saturate and the log
+    # density is off by units (as binomial_stable): a chain stuck there drove its step
+    # size to 0. So HMC starts at the posterior mode.
+    kwargs = {"trajectory_length": 0.5,
+              "init_strategy": init_to_value(values={"p": jnp.array([0.9, 0.1])})} \
+        if name == "hmc" else {}
     mcmc = run(BlackJAXKernel(name, beta_bernoulli, **kwargs), data, seed=2)
     p = np.asarray(mcmc.get_samples(group_by_chain=True)["p"])
     ones = np.asarray(data.sum(0), np.float64)
@@ -174,7 +182,7 @@ def test_binomial_stable():
 
 # ---------------------------------------------------------------- mass matrix
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["hmc", "nuts"])
+@pytest.mark.parametrize("name", ["hmc", "nuts", "mala"])
 @pytest.mark.parametrize("rho", [-0.7, 0.8])
 def test_dense_mass_matrix_is_learned(name, rho):
     cov = jnp.array([[10.0, rho], [rho, 0.1]])
@@ -182,13 +190,14 @@ def test_dense_mass_matrix_is_learned(name, rho):
     def model():
         numpyro.sample("x", dist.MultivariateNormal(jnp.zeros(2), covariance_matrix=cov))
 
-    # HMC with tau = 2 and no jitter is near a half-turn of the whitened Gaussian (period
-    # 2 pi, eps ~ 0.9, L = 3): |x| barely changes per transition (ESS of x^2 ~ 330 of
-    # 4000 draws, seed 0), so it is run with the standard step-size jitter
-    kwargs = {"trajectory_length": 2.0, "step_size_jitter": 0.2} if name == "hmc" else {}
+    # HMC with tau = 2 and no jitter: the leapfrog step is tau / L, as NumPyro's. With
+    # the nominal step instead, dual averaging settled near eps ~ 1.5, L = 2: a
+    # half-turn of the whitened Gaussian, ESS of x^2 ~ 450 of 5000 draws
+    kwargs = {"trajectory_length": 2.0} if name == "hmc" else {}
     mcmc = run(BlackJAXKernel(name, model, dense_mass=True, **kwargs), num_warmup=3000,
                num_samples=2000, num_chains=2)
-    sqrt = mcmc.last_state.adapt_state.mass_matrix_sqrt[("x",)]
+    sqrt = mcmc.last_state.adapt_state.mass_matrix_sqrt
+    sqrt = sqrt if name == "mala" else sqrt[("x",)]  # flat for mala, as NumPyro's BarkerMH
     mass = jnp.einsum("cij,ckj->cik", sqrt, sqrt)
     np.testing.assert_allclose(jnp.linalg.inv(mass), jnp.broadcast_to(cov, mass.shape),
                                rtol=0.15, atol=0.02)
@@ -299,16 +308,16 @@ def test_heuristic_step_size_moves_the_start():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(algorithm="mala", trajectory_length=1.0), "trajectory_length has no meaning for mala"),
-    (dict(algorithm="mala", dense_mass=True), "dense_mass has no meaning for mala"),
-    (dict(algorithm="mala", inverse_mass_matrix=jnp.ones(1)), "no mass matrix"),
+    (dict(algorithm="mala", num_steps=3), "num_steps, step_size_jitter and max_tree_depth"),
+    (dict(algorithm="ghmc", dense_mass=True), "dense_mass has no meaning for ghmc"),
+    (dict(algorithm="rmh", inverse_mass_matrix=jnp.ones(1)), "no mass matrix"),
     (dict(algorithm="nuts", num_steps=5), "num_steps and step_size_jitter have no meaning"),
     (dict(algorithm="hmc", max_tree_depth=5), "max_tree_depth has no meaning for hmc"),
-    (dict(algorithm="hmc", num_steps=5, trajectory_length=1.0), "not both"),
     (dict(algorithm="hmc", trajectory_length=None), "At least one of trajectory_length and"),
     (dict(algorithm="nuts", max_tree_depth=(5, 0)), "max_tree_depth must be an integer"),
     (dict(algorithm="nuts", max_tree_depth=5, max_num_doublings=5), "not both"),
-    (dict(algorithm="mala", regularize_mass_matrix=False),
-     "regularize_mass_matrix has no meaning for mala"),
+    (dict(algorithm="rmh", regularize_mass_matrix=False),
+     "regularize_mass_matrix has no meaning for rmh"),
     (dict(algorithm="nuts", kinetic_fn=lambda r: r), "kinetic_fn has no meaning"),
     (dict(algorithm="nuts", target_accept_prob=1.0), r"target_accept_prob must be in \(0, 1\)"),
     (dict(algorithm="hmc", trajectory_length=-1.0), "trajectory_length must be"),
@@ -439,3 +448,33 @@ def test_regularize_mass_matrix_false_reaches_the_warmup():
     state = BlackJAXKernel("nuts", two_sites, regularize_mass_matrix=False).init(
         jax.random.key(0), 10)
     assert state.adapt_state.kernel.regularize_mass_matrix is False
+
+
+def test_hmc_integrates_with_trajectory_length_over_num_steps():
+    """As NumPyro's HMC: L = ceil(tau / eps) steps of size tau / L, so nominal steps of
+    1.0 and 1.5 with tau = 2 (both L = 2) make the same transitions."""
+    def draws(step_size):
+        kernel = BlackJAXKernel("hmc", potential_fn=shifted_potential, trajectory_length=2.0,
+                                step_size=step_size, adapt_step_size=False,
+                                adapt_mass_matrix=False)
+        mcmc = MCMC(kernel, num_warmup=0, num_samples=30, progress_bar=False)
+        mcmc.run(jax.random.key(0), init_params=jnp.zeros(2), extra_fields=("num_steps",))
+        return mcmc.get_samples(), mcmc.get_extra_fields()["num_steps"]
+
+    (a, steps_a), (b, steps_b) = draws(1.0), draws(1.5)
+    np.testing.assert_array_equal(steps_a, steps_b)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert set(np.asarray(steps_a).tolist()) == {2}
+
+
+def test_hmc_given_num_steps_and_trajectory_length_warns_and_fixes_the_step():
+    """NumPyro's meaning: the step size is tau / num_steps and is not adapted."""
+    with pytest.warns(UserWarning, match="If both"):
+        kernel = BlackJAXKernel("hmc", potential_fn=shifted_potential, num_steps=4,
+                                trajectory_length=2.0)
+    mcmc = MCMC(kernel, num_warmup=20, num_samples=10, progress_bar=False)
+    mcmc.run(jax.random.key(0), init_params=jnp.zeros(2),
+             extra_fields=("num_steps", "adapt_state.step_size"))
+    fields = mcmc.get_extra_fields()
+    assert set(np.asarray(fields["num_steps"]).tolist()) == {4}
+    np.testing.assert_allclose(fields["adapt_state.step_size"], 0.5)

@@ -14,6 +14,7 @@ shared with :func:`ebm_ppl.sample`).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ from ebm_ppl.numpyro.mass import MassLayout, mass_layout
 __all__ = ["EBMKernel", "EBMKernelState", "EBMAdaptState", "ULA", "MH", "BlackJAXKernel"]
 
 #: Algorithms taking NumPyro's mass-matrix arguments (their BlackJAX API has one).
-_MASS = ("hmc", "nuts", "barker", "barker_proposal")
+_MASS = ("hmc", "nuts", "mala", "barker", "barker_proposal")
 #: Sentinel: NumPyro's ``trajectory_length`` was not given.
 _UNSET: Any = object()
 
@@ -169,7 +170,9 @@ class BlackJAXKernel(EBMKernel):
     meanings, same defaults, same state fields. ``"hmc"`` takes
     :math:`\lceil \tau/\epsilon \rceil` leapfrog steps for a trajectory length
     :math:`\tau` (:mod:`ebm_ppl.numpyro.hmc`), or a fixed ``num_steps``; ``"nuts"`` is
-    BlackJAX's multinomial NUTS; ``"mala"`` and ``"barker"`` are BlackJAX's; any other
+    BlackJAX's multinomial NUTS; ``"barker"`` is BlackJAX's; ``"mala"`` is MALA
+    preconditioned by an adapted inverse mass matrix (:func:`ebm_ppl.kernels.mala`),
+    with the mass-matrix arguments and defaults of NumPyro's ``BarkerMH``; any other
     algorithm (``blackjax.ghmc``, ``blackjax.mclmc``...) goes through
     :func:`ebm_ppl.kernels.from_blackjax` with its ``**params``.
 
@@ -196,14 +199,21 @@ class BlackJAXKernel(EBMKernel):
         Target acceptance rate of the warm-up (0.8 for HMC/NUTS, 0.574 for MALA and
         Barker, see :data:`~ebm_ppl.kernels.from_blackjax.WARMUPS`); may be traced.
     trajectory_length
-        HMC only: :math:`\tau` (default :math:`2\pi`). Accepted and ignored by NUTS, as
-        by NumPyro's NUTS.
+        HMC only: :math:`\tau` (default :math:`2\pi`): each transition makes
+        :math:`L = \lceil \tau / \epsilon \rceil` leapfrog steps of size
+        :math:`\tau / L`, as NumPyro's HMC (:mod:`ebm_ppl.numpyro.hmc`). Accepted and
+        ignored by NUTS, as by NumPyro's NUTS.
     num_steps
         HMC only: a fixed number of leapfrog steps instead of ``trajectory_length``
-        (BlackJAX's name ``num_integration_steps`` is accepted too).
+        (BlackJAX's name ``num_integration_steps`` is accepted too); the step size is
+        adapted. Given together with ``trajectory_length``, the step size is
+        :math:`\tau / L` and is not adapted, with NumPyro's warning. Unlike NumPyro,
+        ``num_steps`` alone does not imply the default :math:`\tau = 2\pi` (NumPyro
+        then fixes the step size at :math:`2\pi / L` and warns).
     step_size_jitter
-        HMC only: each transition uses step size :math:`\epsilon (1 + j u)`,
-        :math:`u \sim U(-1, 1)` (default 0), against resonant trajectory lengths.
+        HMC only: the nominal step size of each transition is drawn from
+        :math:`\epsilon (1 + j u)`, :math:`u \sim U(-1, 1)` (default 0), so the number of
+        leapfrog steps varies, against resonant trajectory lengths.
     max_tree_depth
         NUTS only: maximum tree depth (default 10), or a ``(warmup, sampling)`` pair.
         BlackJAX's name ``max_num_doublings`` is accepted too.
@@ -267,6 +277,7 @@ class BlackJAXKernel(EBMKernel):
         super().__init__(model, potential_fn, init_strategy=init_strategy)
         api, name = resolve_algorithm(algorithm)
         self._name = name
+        self._pin_trajectory = False  # set by _build: hmc given num_steps and trajectory_length
         _check_target(target_accept_prob)
         if kinetic_fn is not None:
             raise ValueError(
@@ -278,7 +289,7 @@ class BlackJAXKernel(EBMKernel):
             _reject_mass_arguments(name, inverse_mass_matrix, adapt_mass_matrix, dense_mass,
                                    regularize_mass_matrix)
         self._dense_mass = dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass)
-        self._flat_mass_views = name in ("barker", "barker_proposal")  # as NumPyro's BarkerMH
+        self._flat_mass_views = name in ("mala", "barker", "barker_proposal")  # as BarkerMH
         self._imm_given = inverse_mass_matrix
         kernel = self._build(api, name, step_size,
                              None if isinstance(inverse_mass_matrix, dict) else inverse_mass_matrix,
@@ -289,7 +300,7 @@ class BlackJAXKernel(EBMKernel):
                                          regularize_mass_matrix=bool(regularize_mass_matrix))
         self._kernel = kernel
         self._scheme, self._pin_step_size = _warmup_scheme(
-            kernel.adaptation, bool(adapt_step_size),
+            kernel.adaptation, bool(adapt_step_size) and not self._pin_trajectory,
             has_mass if adapt_mass_matrix is None else bool(adapt_mass_matrix),
         )
         self._target_accept_prob = kernel.target_acceptance_rate \
@@ -317,6 +328,17 @@ class BlackJAXKernel(EBMKernel):
         common = dict(step_size=step_size, **params)
         if name in _MASS:
             common["inverse_mass_matrix"] = inverse_mass_matrix
+        if name == "mala":  # ours: BlackJAX's MALA takes no preconditioner
+            if trajectory_length is not _UNSET and trajectory_length is not None:
+                raise ValueError("trajectory_length has no meaning for mala: it takes one "
+                                 "gradient step per transition")
+            if num_steps is not None or step_size_jitter or max_tree_depth is not None:
+                raise ValueError("num_steps, step_size_jitter and max_tree_depth have no "
+                                 "meaning for mala: it takes one gradient step per transition")
+            if params:
+                raise TypeError(f"unexpected parameter(s) {sorted(params)} for mala")
+            return _kernels.mala(step_size, inverse_mass_matrix=inverse_mass_matrix,
+                                 adapt_mass_matrix=True)
         if name != "hmc":
             if num_steps is not None or step_size_jitter:
                 raise ValueError(f"num_steps and step_size_jitter have no meaning for {name}: "
@@ -338,7 +360,17 @@ class BlackJAXKernel(EBMKernel):
             fixed = common.pop("num_integration_steps", num_steps)
             if fixed is not None:
                 if trajectory_length is not _UNSET and trajectory_length is not None:
-                    raise ValueError("give hmc num_steps or trajectory_length, not both")
+                    # NumPyro's meaning: the trajectory is tau long, in num_steps steps
+                    if not _is_traced(trajectory_length):
+                        check_positive("trajectory_length", trajectory_length)
+                    warnings.warn(
+                        "If both `num_steps` and `trajectory_length` are specified step size "
+                        "can't be adapted: hmc integrates with step size trajectory_length / "
+                        "num_steps, as NumPyro's HMC does; give only num_steps to adapt it",
+                        UserWarning, stacklevel=3,
+                    )
+                    self._pin_trajectory = True
+                    common["step_size"] = trajectory_length / fixed
                 return from_blackjax(api, num_integration_steps=fixed, **common)
             if trajectory_length is None:
                 raise ValueError("At least one of trajectory_length and num_steps must be "
