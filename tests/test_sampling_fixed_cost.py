@@ -320,3 +320,21 @@ def test_interrupted_run_resumes_bitwise(monkeypatch):
                           progress=False)
     joined = ebm_ppl.concat_draws(first, rest)
     np.testing.assert_array_equal(joined.posterior["x"].values, full.posterior["x"].values)
+
+
+def test_rhat_check_ranks_a_bounded_number_of_values():
+    """High-dimensional runs use fewer chains for R-hat (its sort is the largest fixed
+    cost), never fewer than MIN_RHAT_CHAINS; a disagreeing chain among those is still
+    found, one beyond them is not looked at."""
+    from ebm_ppl.sampling.health import MAX_RHAT_VALUES, MIN_RHAT_CHAINS, rhat_chains
+
+    assert rhat_chains(200, 2) == MAX_RHAT_CHAINS
+    assert rhat_chains(200, 50) == MAX_RHAT_VALUES // (200 * 50) == 13
+    assert rhat_chains(1000, 10_000) == MIN_RHAT_CHAINS
+    rng = np.random.default_rng(5)
+    draws = rng.normal(size=(40, 200, 50))
+    inside, beyond = draws.copy(), draws.copy()
+    inside[3] += 5.0
+    beyond[20] += 5.0
+    assert any("R-hat is" in p for p in run_problems({"x": inside}, {}))
+    assert not run_problems({"x": beyond}, {})

@@ -13,7 +13,9 @@ Checks (all on the kept draws):
   transitions divergent;
 * **R-hat** — ArviZ's rank-normalised split :math:`\hat R` (computed here with NumPy
   as ``arviz.rhat`` does, :func:`rank_rhat`) above :data:`MAX_RHAT`
-  (1.05) for some element of the first :data:`MAX_RHAT_CHAINS` (64) chains, with at least 2 chains of at least :data:`MIN_DRAWS_RHAT`
+  (1.05) for some element of the first :data:`MAX_RHAT_CHAINS` (64) chains (fewer, down
+  to :data:`MIN_RHAT_CHAINS` (8), when that would rank more than :data:`MAX_RHAT_VALUES`
+  values: :func:`rhat_chains`), with at least 2 chains of at least :data:`MIN_DRAWS_RHAT`
   draws (shorter runs give an :math:`\hat R` too noisy to judge);
 * **short window warm-up** — :func:`warn_short_warmup`: window adaptation with fewer
   than :data:`~ebm_ppl.adaptation.MIN_WINDOW_WARMUP` (150) warm-up steps, Stan's
@@ -41,9 +43,12 @@ __all__ = [
     "MAX_DIVERGENT_FRACTION",
     "MAX_RHAT",
     "MAX_RHAT_CHAINS",
+    "MAX_RHAT_VALUES",
+    "MIN_RHAT_CHAINS",
     "MIN_DRAWS_RHAT",
     "MIN_DRAWS_STUCK",
     "rank_rhat",
+    "rhat_chains",
     "run_problems",
     "warn_run_problems",
     "warn_short_warmup",
@@ -66,6 +71,20 @@ MIN_DRAWS_RHAT = 100
 #: value, so on 1000 chains it would dominate the fixed cost of a call
 #: (benchmarks/profile_fixed_cost.py); 64 chains judge mixing just as well.
 MAX_RHAT_CHAINS = 64
+#: Values the R-hat check ranks at most (chains × draws × elements): fewer chains, down
+#: to :data:`MIN_RHAT_CHAINS`, for high-dimensional runs (50-D, 200 draws: 13 chains,
+#: 103 → ~20 ms per call).
+MAX_RHAT_VALUES = 2**17
+#: Fewest chains the R-hat check uses when there are that many.
+MIN_RHAT_CHAINS = 8
+
+
+def rhat_chains(num_draws: int, num_elements: int) -> int:
+    """Chains the R-hat check uses for runs of ``num_draws`` draws of ``num_elements``
+    numbers: as many as :data:`MAX_RHAT_VALUES` allows, between
+    :data:`MIN_RHAT_CHAINS` and :data:`MAX_RHAT_CHAINS`."""
+    fit = MAX_RHAT_VALUES // max(1, num_draws * num_elements)
+    return int(min(MAX_RHAT_CHAINS, max(MIN_RHAT_CHAINS, fit)))
 
 
 def _numeric(variables: Mapping[str, Any]) -> list[tuple[str, np.ndarray]]:
@@ -188,10 +207,12 @@ def rank_rhat(values: ArrayLike) -> np.ndarray:
 
 def _rhat_problem(variables: list[tuple[str, np.ndarray]]) -> str | None:
     """Message for the worst element with R-hat above the limit, or None (on the first
-    :data:`MAX_RHAT_CHAINS` chains)."""
+    :func:`rhat_chains` chains)."""
     worst_name, worst_value, worst_index, worst_draws = None, MAX_RHAT, 0, None
+    num_elements = sum(int(np.prod(values.shape[2:])) for _, values in variables)
+    num_chains = rhat_chains(variables[0][1].shape[1] if variables else 0, num_elements)
     for name, values in variables:
-        values = values[:MAX_RHAT_CHAINS]
+        values = values[:num_chains]
         flat = np.ravel(rank_rhat(values))
         if flat.size and np.nanmax(flat, initial=-np.inf) > worst_value:
             worst_name, worst_index = name, int(np.nanargmax(flat))
