@@ -512,3 +512,26 @@ def test_preconditioned_mala_with_identity_is_mala_and_adapts_only_when_asked():
     assert plain.adaptation == "step_size" and identity.adaptation == "step_size"
     assert kernels.mala(0.5, dense_mass=True).adaptation == "window"
     assert kernels.mala(0.5, dense_mass=True).dense_mass
+
+
+@pytest.mark.slow
+def test_preconditioned_mala_in_sample_learns_a_dense_mass_matrix():
+    """``sample`` with ``mala(h, dense_mass=True)`` on N(0, [[10, .8], [.8, .1]]) (condition
+    number ~200): window adaptation whitens the target, so both variances are right
+    within Monte-Carlo error and the bulk ESS is over 1000 of 4000 draws (plain MALA:
+    36 on the same run)."""
+    import arviz as az
+
+    import ebm_ppl
+
+    cov = jnp.array([[10.0, 0.8], [0.8, 0.1]])
+    prec = jnp.linalg.inv(cov)
+    pot = ebm_ppl.Potential.from_logdensity(lambda x: -0.5 * x @ prec @ x)
+    idata = ebm_ppl.sample(pot, kernels.mala(0.1, dense_mass=True), jnp.zeros(2),
+                           num_samples=1000, num_warmup=1000, num_chains=4, progress=False)
+    draws = next(iter(idata.posterior.data_vars.values())).values
+    assert float(az.ess(draws[..., 0] ** 2)) > 1000
+    for j in range(2):
+        sq = np.asarray(draws[..., j], np.float64) ** 2
+        mcse = sq.std() / np.sqrt(float(az.ess(sq)))
+        assert abs(sq.mean() - float(cov[j, j])) / mcse < critical_z(2), j
