@@ -72,9 +72,10 @@ def _option_entries(help_text: str) -> dict[str, str]:
     [
         ("demo", {"--steps": "2000", "--learning-rate": "0.001", "--chains": "32",
                   "--warmup": "500", "--step-size": "0.03", "--activation": "swish",
-                  "--quadratic": "0.1", "--objective": "dsm", "--seed": "0"}),
+                  "--quadratic": "0.1", "--objective": "dsm", "--seed": "0",
+                  "--sigma": "0.1"}),
         ("train", {"--steps": "2000", "--learning-rate": "0.001", "--batch-size": "256",
-                   "--activation": "swish", "--quadratic": "0.1", "--sigma": "0.1",
+                   "--activation": "swish", "--quadratic": "0.1", "--sigma": "0.2",
                    "--hidden": "[64, 64]", "--cd-steps": "20"}),
         ("sample", {"--chains": "4", "--warmup": "500", "--step-size": "0.01",
                     "--kernel": "mala", "--samples": "1000", "--thin": "1"}),

@@ -228,7 +228,9 @@ def test_09_objective_table_full(tmp_path: Path) -> None:
     assert moons["cd"]["median_nn"] < 1.25 * moons["dsm"]["median_nn"], moons["cd"]
     # "on rings PCD is indistinguishable from data by MMD"
     assert rings["cd"]["mmd2"] < 3e-3 and rings["cd"]["mmd_p_value"] > 0.01, rings["cd"]
-    # "the score-based objectives (SM, DSM, SSM) miss the relative mass of the rings:
-    # MMD² > 5x the Gaussian fit's"
-    for name in ("sm", "dsm", "ssm"):
+    # "SM and SSM miss the relative mass of the rings: MMD² > 5x the Gaussian fit's"
+    for name in ("sm", "ssm"):
         assert rings[name]["mmd2"] > 5 * rings["gaussian"]["mmd2"], (name, rings[name])
+    # "DSM's noise level decides whether it sees the mass of separated modes": at the
+    # default sigma = 0.2 its rings MMD² (0.0047) is a fifth of SM's and SSM's
+    assert rings["dsm"]["mmd2"] < 0.3 * min(rings["sm"]["mmd2"], rings["ssm"]["mmd2"])
