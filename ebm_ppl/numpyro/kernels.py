@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_uniform
@@ -27,6 +26,13 @@ from ebm_ppl import kernels as _kernels
 from ebm_ppl._validation import check_positive
 from ebm_ppl.kernels.base import Kernel, block_mask
 from ebm_ppl.kernels.from_blackjax import WARMUPS, from_blackjax, resolve_algorithm
+from ebm_ppl.numpyro.arguments import (
+    check_target,
+    is_traced,
+    reject_mass_arguments,
+    tree_depth,
+    warmup_scheme,
+)
 from ebm_ppl.numpyro.base import EBMAdaptState, EBMKernel, EBMKernelState
 from ebm_ppl.numpyro.hmc import DEFAULT_TRAJECTORY_LENGTH, trajectory_hmc
 from ebm_ppl.numpyro.mass import MassLayout, mass_layout
@@ -37,17 +43,6 @@ __all__ = ["EBMKernel", "EBMKernelState", "EBMAdaptState", "ULA", "MH", "BlackJA
 _MASS = ("hmc", "nuts", "mala", "barker", "barker_proposal")
 #: Sentinel: NumPyro's ``trajectory_length`` was not given.
 _UNSET: Any = object()
-
-
-def _is_traced(value: Any) -> bool:
-    return isinstance(value, jax.core.Tracer)
-
-
-def _check_target(target: Any) -> None:
-    if target is None or _is_traced(target):
-        return
-    if not (isinstance(target, (int, float)) and 0.0 < float(target) < 1.0):
-        raise ValueError(f"target_accept_prob must be in (0, 1), got {target!r}")
 
 
 class ULA(EBMKernel):
@@ -137,7 +132,7 @@ class MH(EBMKernel):
                  target_accept_prob: float = 0.234,
                  init_strategy: Callable = init_to_uniform) -> None:
         super().__init__(model, potential_fn, init_strategy=init_strategy)
-        _check_target(target_accept_prob)
+        check_target(target_accept_prob)
         if step_size is not None and proposal is not None:
             raise ValueError(
                 "MH takes the random-walk scale as proposal or as step_size, got both "
@@ -150,7 +145,7 @@ class MH(EBMKernel):
         elif isinstance(proposal, (int, float)) and not isinstance(proposal, bool) or (
             hasattr(proposal, "shape") and jnp.shape(proposal) == ()
         ):
-            if not _is_traced(proposal):
+            if not is_traced(proposal):
                 check_positive("proposal", proposal)
             kernel = _kernels.random_walk(proposal)
         else:
@@ -278,7 +273,7 @@ class BlackJAXKernel(EBMKernel):
         api, name = resolve_algorithm(algorithm)
         self._name = name
         self._pin_trajectory = False  # set by _build: hmc given num_steps and trajectory_length
-        _check_target(target_accept_prob)
+        check_target(target_accept_prob)
         if kinetic_fn is not None:
             raise ValueError(
                 "kinetic_fn has no meaning for BlackJAXKernel: BlackJAX's integrators use "
@@ -286,7 +281,7 @@ class BlackJAXKernel(EBMKernel):
             )
         has_mass = name in _MASS
         if not has_mass:
-            _reject_mass_arguments(name, inverse_mass_matrix, adapt_mass_matrix, dense_mass,
+            reject_mass_arguments(name, inverse_mass_matrix, adapt_mass_matrix, dense_mass,
                                    regularize_mass_matrix)
         self._dense_mass = dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass)
         self._flat_mass_views = name in ("mala", "barker", "barker_proposal")  # as BarkerMH
@@ -299,7 +294,7 @@ class BlackJAXKernel(EBMKernel):
             kernel = dataclasses.replace(kernel, dense_mass=kernel.dense_mass or dense_mass is True,
                                          regularize_mass_matrix=bool(regularize_mass_matrix))
         self._kernel = kernel
-        self._scheme, self._pin_step_size = _warmup_scheme(
+        self._scheme, self._pin_step_size = warmup_scheme(
             kernel.adaptation, bool(adapt_step_size) and not self._pin_trajectory,
             has_mass if adapt_mass_matrix is None else bool(adapt_mass_matrix),
         )
@@ -344,7 +339,7 @@ class BlackJAXKernel(EBMKernel):
                 raise ValueError(f"num_steps and step_size_jitter have no meaning for {name}: "
                                  "they set HMC's fixed trajectory")
         if name == "nuts":
-            depth = _tree_depth(max_tree_depth, common.pop("max_num_doublings", None))
+            depth = tree_depth(max_tree_depth, common.pop("max_num_doublings", None))
             if isinstance(depth, tuple):
                 self._sampling_static = None  # filled after the kernel is built
                 kernel = from_blackjax(api, max_num_doublings=depth[0], **common)
@@ -361,7 +356,7 @@ class BlackJAXKernel(EBMKernel):
             if fixed is not None:
                 if trajectory_length is not _UNSET and trajectory_length is not None:
                     # NumPyro's meaning: the trajectory is tau long, in num_steps steps
-                    if not _is_traced(trajectory_length):
+                    if not is_traced(trajectory_length):
                         check_positive("trajectory_length", trajectory_length)
                     warnings.warn(
                         "If both `num_steps` and `trajectory_length` are specified step size "
@@ -377,7 +372,7 @@ class BlackJAXKernel(EBMKernel):
                                  "given to hmc, got neither")
             length = DEFAULT_TRAJECTORY_LENGTH if trajectory_length is _UNSET \
                 else trajectory_length
-            if not _is_traced(length):
+            if not is_traced(length):
                 check_positive("trajectory_length", length)
             scheme, target = WARMUPS["hmc"]
             return from_blackjax(trajectory_hmc, trajectory_length=float(length)
@@ -416,44 +411,3 @@ class BlackJAXKernel(EBMKernel):
             kernel = kernel.replace(
                 inverse_mass_matrix=imm * block_mask(layout.blocks, imm.shape[0]).astype(imm.dtype))
         return kernel
-
-
-def _tree_depth(max_tree_depth: Any, max_num_doublings: Any) -> int | tuple[int, int]:
-    if max_tree_depth is not None and max_num_doublings is not None:
-        raise ValueError("give max_tree_depth or max_num_doublings (the same thing), not both")
-    depth = max_tree_depth if max_tree_depth is not None else max_num_doublings
-    depth = 10 if depth is None else depth
-    pair = isinstance(depth, (tuple, list))
-    values = tuple(depth) if pair else (depth,)
-    if len(values) not in (1, 2) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
-    ):
-        raise ValueError(
-            "max_tree_depth must be an integer >= 1 or a (warmup, sampling) pair of them, "
-            f"got {depth!r}"
-        )
-    return values if pair else values[0]
-
-
-def _reject_mass_arguments(name: str, inverse_mass_matrix: Any, adapt_mass_matrix: Any,
-                           dense_mass: Any, regularize_mass_matrix: Any) -> None:
-    given = [arg for arg, value in (("inverse_mass_matrix", inverse_mass_matrix is not None),
-                                    ("adapt_mass_matrix", bool(adapt_mass_matrix)),
-                                    ("dense_mass", bool(dense_mass)),
-                                    ("regularize_mass_matrix", not regularize_mass_matrix))
-             if value]
-    if given:
-        raise ValueError(
-            f"{given[0]} has no meaning for {name}: BlackJAX's {name} takes no mass matrix "
-            "(use 'barker', 'hmc' or 'nuts' for a preconditioned sampler)"
-        )
-
-
-def _warmup_scheme(scheme: str, adapt_step_size: bool, adapt_mass_matrix: bool
-                   ) -> tuple[str, bool]:
-    """``(scheme, pin_step_size)`` for NumPyro's two adaptation flags."""
-    if scheme == "window":
-        if adapt_mass_matrix:
-            return "window", not adapt_step_size
-        return ("step_size" if adapt_step_size else "none"), False
-    return (scheme if adapt_step_size else "none"), False
