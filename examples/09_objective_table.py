@@ -72,7 +72,8 @@ def make_objective(name: str, args: argparse.Namespace) -> Any:
         return objectives.contrastive_divergence(
             kernels.ula(args.cd_step_size), num_steps=args.cd_steps, persistent=True,
             energy_regularization=args.cd_regularization)
-    return {"sm": objectives.score_matching, "ssm": objectives.sliced_score_matching,
+    return {"sm": lambda: objectives.score_matching(sigma=args.sigma),
+            "ssm": lambda: objectives.sliced_score_matching(sigma=args.sigma),
             "nce": objectives.nce,
             "dsm": lambda: objectives.denoising_score_matching(args.sigma)}[name]()
 

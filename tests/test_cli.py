@@ -89,6 +89,30 @@ def test_help_shows_every_default(command, defaults, capsys):
         assert f"(default: {default})" in entries[option], (option, entries[option])
 
 
+@pytest.mark.parametrize("name", ["sm", "ssm"])
+@pytest.mark.parametrize("sigma", ["0", "0.3"])
+def test_sigma_is_the_data_noise_of_sm_and_ssm(name, sigma):
+    """``--sigma`` reaches score_matching / sliced_score_matching (0: exact, the loss does
+    not depend on the key), as the help says."""
+    import jax
+    import jax.numpy as jnp
+
+    from ebm_ppl.cli.commands import make_objective
+    from ebm_ppl.cli.parser import build_parser
+    from ebm_ppl.objectives import score_matching, sliced_score_matching
+
+    args = build_parser().parse_args(["train", "--data", "two_moons", "--objective", name,
+                                      "--sigma", sigma])
+    built = make_objective(args)
+    factory = score_matching if name == "sm" else sliced_score_matching
+    energy = lambda p, x: 0.5 * p * jnp.sum(x**2)  # noqa: E731
+    data = jax.random.normal(jax.random.key(0), (64, 2))
+    got = [float(built.loss(1.0, data, jax.random.key(k), energy)[0]) for k in (1, 2)]
+    want = float(factory(sigma=float(sigma)).loss(1.0, data, jax.random.key(1), energy)[0])
+    assert got[0] == want
+    assert (got[0] == got[1]) == (sigma == "0" and name == "sm")
+
+
 def test_top_level_help_lists_commands():
     res = subprocess.run([sys.executable, "-m", "ebm_ppl.cli", "--help"], capture_output=True,
                          text=True, check=True)
@@ -148,6 +172,8 @@ def _three_dim_draws(path):
 BAD_INVOCATIONS = {
     "negative quadratic": ["train", "--data", "two_moons", "--quadratic", "-1"],
     "unknown objective": ["train", "--data", "two_moons", "--objective", "mle"],
+    "dsm without noise": ["train", "--data", "two_moons", "--sigma", "0"],
+    "negative sigma": ["train", "--data", "two_moons", "--objective", "sm", "--sigma", "-0.1"],
     "zero steps": ["train", "--data", "two_moons", "--steps", "0"],
     "infinite learning rate": ["train", "--data", "two_moons", "--learning-rate", "inf"],
     "negative seed": ["train", "--data", "two_moons", "--seed", "-1"],
@@ -220,6 +246,7 @@ def test_error_messages_name_the_problem(bad_inputs, capsys):
         "garbage netCDF": "could not read",
         "draws of another dimension": "dimension 3",
         "unwritable out": "cannot create the model folder",
+        "dsm without noise": "--objective dsm needs --sigma > 0",
     }
     for name, message in expected.items():
         argv = [arg.format(**bad_inputs) for arg in BAD_INVOCATIONS[name]] + ["--quiet"]

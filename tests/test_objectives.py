@@ -362,6 +362,28 @@ def test_user_written_optax_loop(name):
         assert set(params) == {"energy", "log_z"}
 
 
+@pytest.mark.parametrize("sigma", [0.0, 0.5])
+@pytest.mark.parametrize("name", ["sm", "ssm"])
+def test_score_matching_with_noise_targets_the_smoothed_law(name, sigma):
+    """On 1-D data of variance s², E = x²/(2v) has loss m₂/(2v²) − 1/v with m₂ the mean
+    square of the (noisy) batch; so m₂ read off the loss must be s² + σ² up to its
+    Monte-Carlo error sd = (s² + σ²) √(2/n) (Rademacher projections: v²=1 exactly)."""
+    n, s2 = 200_000, 2.0
+    obj = (score_matching(sigma=sigma) if name == "sm"
+           else sliced_score_matching(projection="rademacher", sigma=sigma))
+    x = jnp.sqrt(s2) * jax.random.normal(jax.random.key(0), (n, 1))
+    target = s2 + sigma**2
+    value, _ = obj.loss(jnp.log(target), x, jax.random.key(1),
+                        lambda p, y: 0.5 * jnp.sum(y**2) / jnp.exp(p))
+    m2 = 2 * target**2 * (float(value) + 1 / target)
+    z = (m2 - target) / (target * np.sqrt(2 / n))
+    assert abs(z) < 4, (m2, target, z)
+    if sigma == 0.0:  # exact SM draws no noise: the key does not matter
+        again, _ = obj.loss(jnp.log(target), x, jax.random.key(2),
+                            lambda p, y: 0.5 * jnp.sum(y**2) / jnp.exp(p))
+        assert name == "ssm" or float(again) == float(value)
+
+
 # ----------------------------------------------------------------------- failures
 @pytest.mark.parametrize(
     "factory, match",
@@ -369,6 +391,8 @@ def test_user_written_optax_loop(name):
         (lambda: denoising_score_matching(-0.1), "sigma must be finite and > 0"),
         (lambda: denoising_score_matching([]), "non-empty sequence"),
         (lambda: denoising_score_matching("a"), "sigma must be a number > 0"),
+        (lambda: score_matching(sigma=-0.1), "sigma must be a finite number >= 0"),
+        (lambda: sliced_score_matching(sigma=float("nan")), "sigma must be a finite number"),
         (lambda: sliced_score_matching(0), "num_projections must be an integer >= 1, got 0"),
         (lambda: sliced_score_matching(projection="sphere"),
          r"projection must be one of \('gaussian', 'rademacher'\), got 'sphere'"),

@@ -51,7 +51,11 @@ def make_objective(args: argparse.Namespace) -> Objective:
         return contrastive_divergence(ula(args.cd_step_size), num_steps=args.cd_steps,
                                       persistent=True,
                                       energy_regularization=args.cd_regularization)
-    builders = {"sm": score_matching, "ssm": sliced_score_matching, "nce": nce,
+    if args.objective == "dsm" and args.sigma == 0:
+        raise CLIError("--objective dsm needs --sigma > 0 (--sigma 0, exact score matching "
+                       "of the data, is for sm and ssm)")
+    builders = {"sm": lambda: score_matching(sigma=args.sigma),
+                "ssm": lambda: sliced_score_matching(sigma=args.sigma), "nce": nce,
                 "dsm": lambda: denoising_score_matching(args.sigma)}
     return builders[args.objective]()
 

@@ -81,9 +81,11 @@ def _add_training(p: argparse.ArgumentParser, steps: int, objective: str,
                    help="activation of the MLP (smooth ones only)")
     g.add_argument("--quadratic", type=nonnegative_float, default=0.1,
                    help="weight of the confining ½‖x‖² term (keeps exp(-E) normalisable)")
-    g.add_argument("--sigma", type=positive_float, default=sigma,
-                   help="DSM noise level (train: 0.2; 0.1 missed the relative mass of "
-                   "separated modes, examples/README.md table 09)")
+    g.add_argument("--sigma", type=nonnegative_float, default=sigma,
+                   help="noise level of the score objectives: DSM's sigma, and the "
+                   "Gaussian noise added to the data for sm and ssm (0: exact score "
+                   "matching). Without noise, or with 0.1, the relative mass of separated "
+                   "modes came out wrong (examples/README.md, table 09)")
     g.add_argument("--cd-steps", type=positive_int, default=20,
                    help="Langevin steps per CD update")
     g.add_argument("--cd-step-size", type=positive_float, default=0.01,
