@@ -100,6 +100,28 @@ def test_second_fit_compiles_nothing():
     assert compiles == []
 
 
+def test_second_fit_traces_nothing():
+    """The energy check of ``fit`` is cached on (energy, objective, shapes): a repeated
+    fit calls the energy no more in Python; new shapes are checked again."""
+    calls = []
+
+    def counted(params, x):
+        calls.append(x.shape)
+        return gaussian_energy(params, x)
+
+    data = make_data()
+    fit(counted, init_params(), data, SM, OPTIMIZER, num_steps=10, batch_size=50,
+        progress=False)
+    assert calls
+    calls.clear()
+    fit(counted, init_params(), data, SM, OPTIMIZER, num_steps=20, batch_size=50, seed=3,
+        progress=False)
+    assert calls == []
+    with pytest.raises(ValueError, match=r"could not be traced .* batch of shape \(50, 3\)"):
+        fit(counted, init_params(), np.zeros((60, 3)), SM, OPTIMIZER, num_steps=1,
+            batch_size=50, progress=False)
+
+
 def test_minibatches_are_shuffled_epochs():
     """Within an epoch every example is used exactly once."""
     seen = []
@@ -117,6 +139,24 @@ def test_minibatches_are_shuffled_epochs():
     np.testing.assert_allclose(sums[:4].sum(), np.arange(40.0).sum())
     np.testing.assert_allclose(sums[4:].sum(), np.arange(40.0).sum())
     assert not np.array_equal(result.history["first"][:4], result.history["first"][4:])
+
+
+def test_epoch_order_depends_on_key_and_step_only():
+    """The host-side example order: the indices of step t do not depend on the chunk
+    that asks for them, each epoch is a permutation, and the key changes the order."""
+    from ebm_ppl.training.data import EpochOrder
+
+    whole = EpochOrder(jax.random.key(3), 40, 10).indices(0, 20)
+    parts = EpochOrder(jax.random.key(3), 40, 10)
+    np.testing.assert_array_equal(
+        np.concatenate([parts.indices(0, 7), parts.indices(7, 6), parts.indices(13, 7)]), whole)
+    np.testing.assert_array_equal(EpochOrder(jax.random.key(3), 40, 10).indices(13, 7),
+                                  whole[13:])
+    for epoch in range(5):
+        np.testing.assert_array_equal(np.sort(whole[4 * epoch:4 * epoch + 4].ravel()),
+                                      np.arange(40))
+    assert not np.array_equal(whole[:4], whole[4:8])
+    assert not np.array_equal(EpochOrder(jax.random.key(4), 40, 10).indices(0, 20), whole)
 
 
 def test_iterator_data():

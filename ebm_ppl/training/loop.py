@@ -90,8 +90,10 @@ class Controls(NamedTuple):
     patience: Array
 
 
+@functools.partial(jax.jit, static_argnames=("config",))
 def initial_state(params: Params, objective_state: Any, config: ChunkConfig) -> FitState:
-    """The state before the first step."""
+    """The state before the first step (jitted: one dispatch instead of one per
+    optimizer-state leaf, a few ms of ``fit``'s fixed cost)."""
     return FitState(
         params=params,
         opt_state=config.optimizer.init(params),
