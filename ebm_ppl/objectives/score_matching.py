@@ -83,10 +83,11 @@ def score_matching(*, sigma: float = 0.0) -> Objective:
     :func:`denoising_score_matching` at the same :math:`\sigma` (Vincent 2011); on
     Gaussian data of variance :math:`s^2` a Gaussian energy learns the variance
     :math:`s^2 + \sigma^2`. The local score carries no information about the relative
-    mass of regions the data never joins; the noise joins them, so with well-separated
-    modes (the rings and checkerboard of :mod:`ebm_ppl.datasets`) a small
-    :math:`\sigma` is what makes the learned mode weights right
-    (``examples/README.md``, table 09; ``ebm-ppl train`` uses ``--sigma`` 0.2).
+    mass of regions the data never join; the noise joins them, so with well-separated
+    modes (the rings of :mod:`ebm_ppl.datasets`) a small :math:`\sigma` brings the
+    learned mode weights close to the data's, at the price of blur: the model is
+    :math:`p_\sigma`, not :math:`p_\text{data}` (``examples/README.md``, table 09;
+    ``ebm-ppl train`` uses ``--sigma`` 0.2).
 
     Parameters
     ----------
