@@ -64,6 +64,7 @@ def test_model_trained_on_the_command_line_loads_in_python(tmp_path, capsys):
     assert np.isfinite(float(loaded.logdensity_fn(jnp.zeros(2))))
     config = ebm_ppl.model_io.read_model_config(folder)
     assert config["metadata"]["data"] == "two_moons" and config["metadata"]["steps"] == 3
+    assert config["metadata"]["sigma"] == 0.2  # the objective's options are kept too
     assert len(ebm_ppl.model_io.read_history(folder)["loss"]) == 3
 
 

@@ -99,7 +99,13 @@ def train(args: argparse.Namespace, data: np.ndarray) -> tuple[Potential, FitRes
 
 def model_metadata(args: argparse.Namespace, data_name: str) -> dict[str, Any]:
     """What ``ebm-ppl train`` records with a model (the data and how it was trained)."""
-    return {"data": data_name, "objective": args.objective, "steps": args.steps,
+    options: dict[str, Any] = {}
+    if args.objective in ("sm", "ssm", "dsm"):
+        options = {"sigma": args.sigma}
+    elif args.objective == "cd":
+        options = {"cd_steps": args.cd_steps, "cd_step_size": args.cd_step_size,
+                   "cd_regularization": args.cd_regularization}
+    return {"data": data_name, "objective": args.objective, **options, "steps": args.steps,
             "learning_rate": args.learning_rate, "batch_size": args.batch_size,
             "seed": args.seed}
 
