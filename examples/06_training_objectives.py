@@ -18,10 +18,11 @@ Where the seed text is wrong or imprecise
   blurred by :math:`\sigma`.
 * The table presents the objectives as interchangeable. They are not: the score-based
   ones (SM, DSM, SSM) only see local gradients and are nearly blind to the relative
-  mass of well-separated regions (Wenliang & Kanagawa 2020), so their samples have the
-  right shape but wrong weights along the moons (MMD² above a Gaussian fit's); CD and
-  NCE, which use negatives or the normaliser, do better (CD clearly, NCE only against
-  the score-based ones).
+  mass of well-separated regions (Wenliang & Kanagawa 2020). On two moons, in one run,
+  the differences between objectives are within the training noise (the minibatch
+  order alone moves a cell 3–4×; ``examples/README.md``); example 09 compares them over
+  seeds and data sets, where exact SM and SSM miss the mass of the rings unless the
+  data are smoothed (``score_matching(sigma=...)``).
 * NCE's learned :math:`\log Z` is only a consistent estimate of the energy's log
   normaliser at the optimum; the text gives no way to check it. Here it is checked
   against annealed importance sampling (:func:`ebm_ppl.diagnostics.ais_log_z`) on the
