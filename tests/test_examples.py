@@ -209,34 +209,40 @@ def test_09_objective_table_quick(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.heavy
 def test_09_objective_table_full(tmp_path: Path) -> None:
-    """The claims of the README's "Defaults that train well" on two moons and rings."""
-    r = run("09_objective_table", tmp_path, "--datasets", "two_moons,rings", quick=False,
-            timeout=3600)
+    """The claims of the README's "Defaults that train well" on two moons and rings
+    (medians over the README's three seeds)."""
+    r = run("09_objective_table", tmp_path, "--datasets", "two_moons,rings", "--seeds",
+            "0,1,2", quick=False, timeout=3600)
     moons, rings = r["datasets"]["two_moons"], r["datasets"]["rings"]
+    objectives = ("cd", "sm", "dsm", "ssm", "nce")
     for column in (moons, rings):
-        # "the second held-out set ... MMD² within ±1e-3 of 0 (the noise of the column)"
+        # the held-out row: "≈ 0 ± 1 when the draws are as good as data" (x 1000)
         assert abs(column["held-out"]["mmd2"]) < 3e-3
         assert abs(column["held-out"]["mmd2_local"]) < 3e-3
-        for name in ("cd", "sm", "dsm", "ssm", "nce"):
+        for name in objectives:
             assert column[name]["losses_finite"] and column[name]["finite"], name
     # "persistent contrastive divergence with the default settings reaches the sample
-    # quality of DSM on two moons": its MMD² is at most DSM's plus 3e-3 (three times the
-    # noise of the column, the held-out row), and its draws lie as close to the data
-    # (median nearest-neighbour distance at most 1.25x DSM's)
+    # quality of DSM on two moons": at l its median MMD² is at most DSM's plus 3e-3 (three
+    # times the column's noise), at l/10 below DSM's, and its draws lie as close to the
+    # data (median nearest-neighbour distance at most 1.25x DSM's)
     assert moons["cd"]["mmd2"] < moons["dsm"]["mmd2"] + 3e-3, (moons["cd"], moons["dsm"])
+    assert moons["cd"]["mmd2_local"] < moons["dsm"]["mmd2_local"], moons["cd"]
     assert moons["cd"]["median_nn"] < 1.25 * moons["dsm"]["median_nn"], moons["cd"]
-    # "with data noise sigma = 0.2 ... on rings from more than 15x the Gaussian fit's to
-    # below it" (below it up to the column's noise, 1e-3)
+    # "exact SM and SSM had 0.023 and 0.025 on rings; with data noise sigma = 0.2 every
+    # seed is <= 0.0024" (asserted with the margin of the column's noise)
     for name in ("sm", "ssm"):
-        assert rings[name]["mmd2"] < rings["gaussian"]["mmd2"] + 1e-3, (name, rings[name])
-    for name in ("cd", "sm", "dsm", "ssm", "nce"):
-        # "the local MMD rejects every model on every data set"
+        assert rings[name]["mmd2_max"] < 3.5e-3, (name, rings[name])
+    for name in objectives:
+        # "the local MMD rejects every model in every seed"
         for column in (moons, rings):
-            assert column[name]["mmd_local_p_value"] < 0.05, (name, column[name])
+            assert all(seed[name]["mmd_local_p_value"] <= 0.05
+                       for seed in column["per_seed"]), (name, column[name])
         # "on rings every model's draws fill a disc": NN distance > 3x the data's
         assert rings[name]["median_nn"] > 3 * rings["held-out"]["median_nn"], rings[name]
     for name in ("sm", "dsm", "ssm"):
-        # "the score objectives still beat a Scott-bandwidth KDE there (asserted on two
-        # moons) and a Gaussian fit by 2.3-4.4x (asserted on rings)"
+        # "the score objectives still beat a Scott-bandwidth KDE there ... and a Gaussian
+        # fit by 2.4-3.7x" (asserted: KDE on two moons, 2x the Gaussian fit on rings)
         assert moons[name]["mmd2_local"] < moons["kde"]["mmd2_local"], (name, moons[name])
         assert 2 * rings[name]["mmd2_local"] < rings["gaussian"]["mmd2_local"], rings[name]
+
+
