@@ -18,6 +18,7 @@ import xarray as xr
 
 import ebm_ppl
 from ebm_ppl import kernels
+from ebm_ppl._passed_checks import PassedChecks
 from ebm_ppl.inference_data import read_config, to_inference_data
 from ebm_ppl.potential import Potential
 from ebm_ppl.sampling import checks, driver
@@ -273,7 +274,7 @@ def test_potential_check_runs_once_per_function_and_shapes(monkeypatch):
         return real(self, position, name=name)
 
     monkeypatch.setattr(Potential, "check", counting)
-    monkeypatch.setattr(checks, "_CHECKED", {})
+    monkeypatch.setattr(checks, "_PASSED", PassedChecks(128))
     def energy(x):
         return jnp.sum(x**2)
 

@@ -5,13 +5,13 @@ improper-looking target)."""
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ebm_ppl._passed_checks import PassedChecks, abstract_signature
 from ebm_ppl._types import Array, ArrayTree
 from ebm_ppl.errors import ImproperTargetWarning, StepSizeWarning
 from ebm_ppl.kernels.base import Kernel
@@ -100,35 +100,14 @@ def check_finite_start(pot: Potential, positions: ArrayTree) -> None:
         )
 
 
-#: Signatures (potential pytree structure and leaf types, position structure and leaf
-#: types) that passed :meth:`Potential.check`, oldest first; at most :data:`_MAX_CHECKED`.
-_CHECKED: dict[Any, None] = {}
-_MAX_CHECKED = 128
-
-
-def _signature(pot: Potential, position: ArrayTree) -> Any:
-    """What :meth:`Potential.check` depends on: the potential's function and static
-    fields (its tree structure, as ``jax.jit`` keys on) and the abstract types of its
-    leaves and of the position's."""
-    pot_leaves, pot_def = jax.tree.flatten(pot)
-    leaves, treedef = jax.tree.flatten(position)
-    return (pot_def, tuple(map(jax.typeof, pot_leaves)), treedef,
-            tuple(map(jax.typeof, leaves)))
+#: Signatures (potential and position structure and leaf types) that passed
+#: :meth:`Potential.check`.
+_PASSED = PassedChecks(128)
 
 
 def check_position(pot: Potential, position: ArrayTree, name: str = "init") -> None:
     """``pot.check(position, name=name)``, skipped when a potential with the same
     function, static fields and leaf types passed it on a position of the same
     structure and types (tracing the log density costs milliseconds per call)."""
-    try:
-        signature = _signature(pot, position)
-        hash(signature)
-    except TypeError:  # an unhashable static field: check every time
-        pot.check(position, name=name)
-        return
-    if signature in _CHECKED:
-        return
-    pot.check(position, name=name)
-    if len(_CHECKED) >= _MAX_CHECKED:
-        del _CHECKED[next(iter(_CHECKED))]
-    _CHECKED[signature] = None
+    _PASSED.run(lambda: abstract_signature(pot, position),
+                lambda: pot.check(position, name=name))

@@ -14,8 +14,9 @@ Two sources feed the one compiled training chunk (:func:`ebm_ppl.training.loop.r
   ``(steps_per_chunk, batch_size, *event_shape)`` with a ``valid`` mask over the padding
   of the last chunk.
 
-Both expose ``scan_inputs()``, ``init_carry(step)`` and ``next_batch(carry, step, x)``,
-so the training scan has a single body.
+Both expose ``scan_inputs()`` (scanned over the chunk's steps) and ``next_batch(x)`` (the
+batch of the step whose scan input is ``x``, and whether it is real), so the training
+scan has a single body.
 """
 
 from __future__ import annotations
@@ -132,14 +133,9 @@ class ArraySource(NamedTuple):
     def scan_inputs(self) -> Array:
         return self.indices
 
-    def init_carry(self, step: Array, batch_size: int) -> tuple[()]:
-        del step, batch_size
-        return ()
-
-    def next_batch(self, carry: tuple[()], step: Array, x: Array, batch_size: int):
-        """``(batch, ok, carry)`` of the step whose indices are ``x``."""
-        del step, batch_size
-        return jnp.take(self.data, x, axis=0), jnp.asarray(True), carry
+    def next_batch(self, x: Array) -> tuple[Array, Array]:
+        """``(batch, ok)`` of the step whose indices are ``x``."""
+        return jnp.take(self.data, x, axis=0), jnp.asarray(True)
 
 
 class StreamSource(NamedTuple):
@@ -151,15 +147,9 @@ class StreamSource(NamedTuple):
     def scan_inputs(self) -> tuple[Array, Array]:
         return self.batches, self.valid
 
-    def init_carry(self, step: Array, batch_size: int) -> tuple[()]:
-        del step, batch_size
-        return ()
-
-    def next_batch(self, carry: tuple[()], step: Array, x: tuple[Array, Array],
-                   batch_size: int):
-        del step, batch_size
-        batch, ok = x
-        return batch, ok, carry
+    def next_batch(self, x: tuple[Array, Array]) -> tuple[Array, Array]:
+        """``(batch, ok)``: the step's batch and whether it is real (not padding)."""
+        return x
 
 
 def next_stream_chunk(

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ebm_ppl._passed_checks import PassedChecks, abstract_signature
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
 from ebm_ppl._validation import as_key, check_int
 from ebm_ppl.objectives.base import Objective
@@ -73,37 +74,17 @@ def _check_types(energy_fn: Any, objective: Any, optimizer: Any) -> None:
         )
 
 
-#: Signatures (energy, objective, shapes and dtypes) that passed :func:`_check_energy`;
-#: a repeated ``fit`` on the same ones skips the trace (~15 ms, most of fit's fixed cost).
-_CHECKED: dict[Any, None] = {}
-_MAX_CHECKED = 64
-
-
-def _signature(config: ChunkConfig, *trees) -> Any:
-    """A hashable key of the energy, the objective and the trees' shapes and dtypes, or
-    None when the energy or objective cannot be hashed."""
-    structs = [jax.tree.flatten(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)),
-                                             tree)) for tree in trees]
-    key = (config.energy_fn, config.objective,
-           *((tuple(leaves), treedef) for leaves, treedef in structs))
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+#: Signatures (energy, objective, input structures and types) that passed
+#: :func:`_check_energy`; a repeated ``fit`` skips the trace (~15 ms, most of its fixed cost).
+_PASSED = PassedChecks(64)
 
 
 def _check_energy(config: ChunkConfig, params, batch_struct, key, objective_state) -> None:
     """Trace the loss once (no compute) with a wrapper that checks every energy is scalar;
     skipped for a signature that passed before."""
-    signature = _signature(config, params, batch_struct, key, objective_state)
-    if signature is not None and signature in _CHECKED:
-        return
-    _trace_check(config, params, batch_struct, key, objective_state)
-    if signature is not None:
-        if len(_CHECKED) >= _MAX_CHECKED:
-            _CHECKED.pop(next(iter(_CHECKED)))
-        _CHECKED[signature] = None
+    args = (params, batch_struct, key, objective_state)
+    _PASSED.run(lambda: (config.energy_fn, config.objective, abstract_signature(*args)),
+                lambda: _trace_check(config, *args))
 
 
 def _trace_check(config: ChunkConfig, params, batch_struct, key, objective_state) -> None:

@@ -213,20 +213,16 @@ def run_chunk(state: FitState, source: Any, validation: Any, loss_key: PRNGKey,
     def step(operands):
         return _train_step(*operands, validation, controls, config)
 
-    def body(carry, x):
-        state, batch_carry = carry
-        batch, ok, batch_carry = source.next_batch(batch_carry, state.step, x, config.batch_size)
+    def body(state, x):
+        batch, ok = source.next_batch(x)
         key = jax.random.fold_in(loss_key, state.step)
-        operands = (state, batch, key)
-        state, out = jax.lax.cond(
+        return jax.lax.cond(
             ok & is_active(state, controls), step,
-            lambda ops: (ops[0], _filled(jax.eval_shape(step, ops)[1])), operands,
+            lambda ops: (ops[0], _filled(jax.eval_shape(step, ops)[1])), (state, batch, key),
         )
-        return (state, batch_carry), out
 
-    carry = (state, source.init_carry(state.step, config.batch_size))
-    (state, _), out = jax.lax.scan(body, carry, source.scan_inputs(),
-                                   length=config.steps_per_chunk)
+    state, out = jax.lax.scan(body, state, source.scan_inputs(),
+                              length=config.steps_per_chunk)
     return state, out
 
 
