@@ -1,10 +1,11 @@
 r"""Defaults that train well? Every objective on every built-in 2-D data set, by MMD.
 
 With the command line's default settings (``ebm-ppl train --data NAME --objective OBJ``:
-its MLP energy, learning rate, number of steps, batch size, DSM noise level and
-contrastive-divergence sampler, read from :func:`ebm_ppl.cli.build_parser`, so the table
-follows the CLI), each objective trains the same energy on each toy data set of
-:mod:`ebm_ppl.datasets` (``fit``'s other defaults: ``optax.adam``, shuffled minibatches).
+its MLP energy, Adam learning rate and schedule, number of steps, batch size, noise level
+and contrastive-divergence sampler, read from :func:`ebm_ppl.cli.build_parser` and built
+by the CLI's own ``make_objective`` / ``make_optimizer``, so the table follows the CLI),
+each objective trains the same energy on each toy data set of :mod:`ebm_ppl.datasets`
+(``fit``'s other defaults: shuffled minibatches).
 Draws of the trained energy are compared with held-out data by
 :func:`ebm_ppl.diagnostics.mmd_test` and by the median distance from a draw to its
 nearest held-out point, next to three references that need no energy at all:
@@ -48,11 +49,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
 from _common import Timer, parse_args, save_json  # noqa: E402
 
 import ebm_ppl  # noqa: E402
 from ebm_ppl.cli import build_parser  # noqa: E402
+from ebm_ppl.cli.commands import make_objective as cli_make_objective  # noqa: E402
+from ebm_ppl.cli.commands import make_optimizer  # noqa: E402
 
 NAME = "09_objective_table"
 DATASETS = ("two_moons", "8gaussians", "rings", "checkerboard", "swiss_roll")
@@ -75,15 +77,7 @@ def cli_defaults(dataset: str) -> argparse.Namespace:
 
 def make_objective(name: str, args: argparse.Namespace) -> Any:
     """The objective ``ebm-ppl train --objective NAME`` builds from ``args``."""
-    objectives, kernels = ebm_ppl.objectives, ebm_ppl.kernels
-    if name == "cd":
-        return objectives.contrastive_divergence(
-            kernels.ula(args.cd_step_size), num_steps=args.cd_steps, persistent=True,
-            energy_regularization=args.cd_regularization)
-    return {"sm": lambda: objectives.score_matching(sigma=args.sigma),
-            "ssm": lambda: objectives.sliced_score_matching(sigma=args.sigma),
-            "nce": objectives.nce,
-            "dsm": lambda: objectives.denoising_score_matching(args.sigma)}[name]()
+    return cli_make_objective(argparse.Namespace(**{**vars(args), "objective": name}))
 
 
 def nearest_distance(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -143,6 +137,7 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
     """Train every objective on one data set; returns its table column and draws."""
     args = cli_defaults(dataset)
     num_steps = 200 if quick else args.steps
+    args.steps = num_steps  # the learning-rate schedule spans the steps actually run
     n = args.n or ebm_ppl.datasets.DEFAULT_N
     data = ebm_ppl.datasets.load(dataset, n=3 * n, seed=seed)
     train, held_out, floor = data[:n], data[n:2 * n], data[2 * n:]
@@ -158,7 +153,7 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
     for name in OBJECTIVES:
         with Timer() as timer:
             result = ebm_ppl.fit(energy, params0, train, make_objective(name, args),
-                                 optax.adam(args.learning_rate), num_steps=num_steps,
+                                 make_optimizer(args), num_steps=num_steps,
                                  batch_size=args.batch_size, seed=seed, progress=False)
         loss = np.asarray(result.history["loss"])
         x, pot, acceptance = model_draws(energy, result.params, train, 0.01, seed)

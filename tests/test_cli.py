@@ -70,11 +70,12 @@ def _option_entries(help_text: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     "command, defaults",
     [
-        ("demo", {"--steps": "2000", "--learning-rate": "0.001", "--chains": "32",
+        ("demo", {"--steps": "2000", "--learning-rate": "0.005", "--chains": "32",
                   "--warmup": "500", "--step-size": "0.03", "--activation": "swish",
                   "--quadratic": "0.1", "--objective": "dsm", "--seed": "0",
                   "--sigma": "0.1"}),
-        ("train", {"--steps": "2000", "--learning-rate": "0.001", "--batch-size": "256",
+        ("train", {"--steps": "2000", "--learning-rate": "0.005", "--schedule": "cosine",
+                   "--batch-size": "256",
                    "--activation": "swish", "--quadratic": "0.1", "--sigma": "0.2",
                    "--hidden": "[64, 64]", "--cd-steps": "20"}),
         ("sample", {"--chains": "4", "--warmup": "500", "--step-size": "0.01",
@@ -111,6 +112,29 @@ def test_sigma_is_the_data_noise_of_sm_and_ssm(name, sigma):
     want = float(factory(sigma=float(sigma)).loss(1.0, data, jax.random.key(1), energy)[0])
     assert got[0] == want
     assert (got[0] == got[1]) == (sigma == "0" and name == "sm")
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_learning_rate_schedule(schedule):
+    """``--schedule cosine`` decays Adam's step from ``--learning-rate`` to a tenth of it
+    over ``--steps`` (half-way: 0.55), ``constant`` keeps it. With a constant gradient
+    Adam's normalised step is 1, so each update is minus the step size of its step."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ebm_ppl.cli.commands import make_optimizer
+    from ebm_ppl.cli.parser import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "two_moons", "--steps", "100",
+                                      "--learning-rate", "0.02", "--schedule", schedule])
+    optimizer = make_optimizer(args)
+    state = optimizer.init(jnp.zeros(()))
+    sizes = []
+    for _ in range(101):
+        update, state = optimizer.update(jnp.ones(()), state)
+        sizes.append(-float(update))
+    want = [0.02, 0.011, 0.002] if schedule == "cosine" else [0.02] * 3
+    np.testing.assert_allclose([sizes[0], sizes[50], sizes[100]], want, rtol=1e-5)
 
 
 def test_top_level_help_lists_commands():

@@ -35,7 +35,7 @@ from ebm_ppl.sampling import sample
 from ebm_ppl.training import FitResult, fit
 
 __all__ = ["CLIError", "cmd_report", "cmd_sample", "cmd_train", "make_kernel",
-           "make_objective", "train"]
+           "make_objective", "make_optimizer", "train"]
 
 #: Integration steps of the CLI's HMC kernel.
 HMC_STEPS = 10
@@ -58,6 +58,19 @@ def make_objective(args: argparse.Namespace) -> Objective:
                 "ssm": lambda: sliced_score_matching(sigma=args.sigma), "nce": nce,
                 "dsm": lambda: denoising_score_matching(args.sigma)}
     return builders[args.objective]()
+
+
+def make_optimizer(args: argparse.Namespace) -> optax.GradientTransformation:
+    r"""Adam at ``--learning-rate`` with the ``--schedule`` of ``args``.
+
+    ``cosine``: :math:`\eta_t = \eta\,[0.1 + 0.9 \cdot \tfrac12(1 + \cos(\pi t / T))]`
+    over the :math:`T` = ``--steps`` steps (``optax.cosine_decay_schedule`` with
+    ``alpha=0.1``); ``constant``: :math:`\eta_t = \eta`.
+    """
+    if args.schedule == "cosine":
+        return optax.adam(optax.cosine_decay_schedule(args.learning_rate, args.steps,
+                                                      alpha=0.1))
+    return optax.adam(args.learning_rate)
 
 
 def make_kernel(name: str, step_size: float) -> Kernel:
@@ -91,7 +104,7 @@ def train(args: argparse.Namespace, data: np.ndarray) -> tuple[Potential, FitRes
     """Fit an MLP energy to ``data`` with the objective of ``args``."""
     energy = mlp_energy(tuple(args.hidden), args.activation, quadratic=args.quadratic)
     params = energy.init(args.seed, data.shape[1])
-    result = fit(energy, params, data, make_objective(args), optax.adam(args.learning_rate),
+    result = fit(energy, params, data, make_objective(args), make_optimizer(args),
                  num_steps=args.steps, batch_size=min(args.batch_size, len(data)),
                  seed=args.seed, progress=not args.quiet)
     return Potential.from_energy(energy, result.params, example=jnp.zeros(data.shape[1])), result
@@ -106,7 +119,8 @@ def model_metadata(args: argparse.Namespace, data_name: str) -> dict[str, Any]:
         options = {"cd_steps": args.cd_steps, "cd_step_size": args.cd_step_size,
                    "cd_regularization": args.cd_regularization}
     return {"data": data_name, "objective": args.objective, **options, "steps": args.steps,
-            "learning_rate": args.learning_rate, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "schedule": args.schedule,
+            "batch_size": args.batch_size,
             "seed": args.seed}
 
 

@@ -9,11 +9,13 @@ from ebm_ppl._version import __version__
 from ebm_ppl.datasets import DATASETS
 from ebm_ppl.nn import ACTIVATIONS
 
-__all__ = ["KERNELS", "OBJECTIVES", "build_parser"]
+__all__ = ["KERNELS", "OBJECTIVES", "SCHEDULES", "build_parser"]
 
 #: ``--objective`` choices: contrastive divergence, score matching, denoising SM, sliced
 #: SM, noise-contrastive estimation.
 OBJECTIVES = ("cd", "sm", "dsm", "ssm", "nce")
+#: ``--schedule`` choices (learning-rate schedules of ``train``).
+SCHEDULES = ("cosine", "constant")
 #: ``--kernel`` choices.
 KERNELS = ("ula", "mala", "hmc", "nuts", "mh")
 
@@ -74,7 +76,11 @@ def _add_training(p: argparse.ArgumentParser, steps: int, objective: str,
                    "denoising SM, sliced SM or noise-contrastive estimation")
     g.add_argument("--steps", type=positive_int, default=steps, help="optimizer steps")
     g.add_argument("--batch-size", type=positive_int, default=256, help="minibatch size")
-    g.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam step size")
+    g.add_argument("--learning-rate", type=positive_float, default=5e-3,
+                   help="Adam step size (the peak of the schedule)")
+    g.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                   help="learning-rate schedule: cosine decay from --learning-rate to a tenth "
+                   "of it over --steps, or constant (examples/README.md, table 09)")
     g.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
                    help="hidden layer widths of the MLP energy")
     g.add_argument("--activation", default="swish", choices=ACTIVATIONS,
