@@ -229,19 +229,28 @@ def test_09_objective_table_full(tmp_path: Path) -> None:
     assert moons["cd"]["mmd2_local"] < moons["dsm"]["mmd2_local"], moons["cd"]
     assert moons["cd"]["median_nn"] < 1.25 * moons["dsm"]["median_nn"], moons["cd"]
     # "exact SM and SSM had 0.023 and 0.025 on rings; with data noise sigma = 0.2 every
-    # seed is <= 0.0024" (asserted with the margin of the column's noise)
+    # seed is <= 0.0034" (asserted with a margin for floating-point differences)
     for name in ("sm", "ssm"):
-        assert rings[name]["mmd2_max"] < 3.5e-3, (name, rings[name])
+        assert rings[name]["mmd2_max"] < 4e-3, (name, rings[name])
     for name in objectives:
-        # "the local MMD rejects every model in every seed"
-        for column in (moons, rings):
-            assert all(seed[name]["mmd_local_p_value"] <= 0.05
-                       for seed in column["per_seed"]), (name, column[name])
-        # "on rings every model's draws fill a disc": NN distance > 3x the data's
-        assert rings[name]["median_nn"] > 3 * rings["held-out"]["median_nn"], rings[name]
+        # "on rings the local MMD rejects every model in every seed"
+        assert all(seed[name]["mmd_local_p_value"] <= 0.05
+                   for seed in rings["per_seed"]), (name, rings[name])
     for name in ("sm", "dsm", "ssm"):
-        # "the score objectives still beat a Scott-bandwidth KDE there ... and a Gaussian
-        # fit by 2.4-3.7x" (asserted: KDE on two moons, 2x the Gaussian fit on rings)
+        # "... and on two moons every score model in every seed"
+        assert all(seed[name]["mmd_local_p_value"] <= 0.05
+                   for seed in moons["per_seed"]), (name, moons[name])
+    for name in ("sm", "dsm", "ssm", "nce"):
+        # "on rings the draws of every model but PCD fill a disc": NN distance > 3x the
+        # data's
+        assert rings[name]["median_nn"] > 3 * rings["held-out"]["median_nn"], rings[name]
+    # "PCD draws sharp rings (NN distance < 2x the data's) with the wrong mass: MMD² at l
+    # more than 10x the Gaussian fit's"
+    assert rings["cd"]["median_nn"] < 2 * rings["held-out"]["median_nn"], rings["cd"]
+    assert rings["cd"]["mmd2"] > 10 * rings["gaussian"]["mmd2"], rings["cd"]
+    for name in ("sm", "dsm", "ssm"):
+        # "the score objectives beat a Scott-bandwidth KDE at l/10 ... and a Gaussian fit
+        # by 2.5-6.3x" (asserted: KDE on two moons, 2x the Gaussian fit on rings)
         assert moons[name]["mmd2_local"] < moons["kde"]["mmd2_local"], (name, moons[name])
         assert 2 * rings[name]["mmd2_local"] < rings["gaussian"]["mmd2_local"], rings[name]
 
