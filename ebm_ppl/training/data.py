@@ -117,9 +117,12 @@ class EpochOrder:
     def indices(self, step: int, num_steps: int) -> np.ndarray:
         """``(num_steps, batch_size)`` example indices of steps ``step, step + 1, ...``."""
         out = np.empty((num_steps, self.batch_size), np.int32)
-        for i, t in enumerate(range(step, step + num_steps)):
-            epoch, j = divmod(t, self.batches_per_epoch)
-            out[i] = self.permutation(epoch)[j * self.batch_size:(j + 1) * self.batch_size]
+        epochs, batches = np.divmod(np.arange(step, step + num_steps), self.batches_per_epoch)
+        used = self.batches_per_epoch * self.batch_size
+        for epoch in np.unique(epochs):
+            rows = epochs == epoch
+            order = self.permutation(int(epoch))[:used].reshape(self.batches_per_epoch, -1)
+            out[rows] = order[batches[rows]]
         return out
 
 

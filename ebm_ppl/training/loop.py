@@ -34,7 +34,8 @@ from ebm_ppl.objectives.base import Objective
 from ebm_ppl.training.checkpoint import FitCheckpoints
 from ebm_ppl.training.result import concat_history
 
-__all__ = ["FitState", "ChunkConfig", "Controls", "RootKeys", "run_chunk", "drive"]
+__all__ = ["FitState", "ChunkConfig", "Controls", "RootKeys", "Status", "drive", "run_chunk",
+           "status"]
 
 
 class FitState(NamedTuple):
@@ -65,8 +66,14 @@ class RootKeys(NamedTuple):
 
     @classmethod
     def from_root(cls, root_key: PRNGKey) -> RootKeys:
-        shuffle, loss, init = jax.random.split(root_key, 3)
-        return cls(shuffle, loss, init, jax.random.fold_in(init, 1))
+        return _root_keys(root_key)
+
+
+@jax.jit
+def _root_keys(root_key: PRNGKey) -> RootKeys:
+    """:meth:`RootKeys.from_root` in one dispatch (part of ``fit``'s fixed cost)."""
+    shuffle, loss, init = jax.random.split(root_key, 3)
+    return RootKeys(shuffle, loss, init, jax.random.fold_in(init, 1))
 
 
 class ChunkConfig(NamedTuple):
@@ -202,13 +209,28 @@ def is_active(state: FitState, controls: Controls) -> Array:
             & (state.evals_since_best < controls.patience))
 
 
+class Status(NamedTuple):
+    """What the driver reads back after each chunk (one transfer with the history)."""
+
+    step: Array
+    bad_count: Array
+    active: Array
+
+
+@jax.jit
+def status(state: FitState, controls: Controls) -> Status:
+    """The :class:`Status` of ``state``, computed on device in one dispatch."""
+    return Status(state.step, state.bad_count, is_active(state, controls))
+
+
 @functools.partial(jax.jit, static_argnames=("config",))
 def run_chunk(state: FitState, source: Any, validation: Any, loss_key: PRNGKey,
-              controls: Controls, *, config: ChunkConfig) -> tuple[FitState, dict[str, Array]]:
+              controls: Controls, *,
+              config: ChunkConfig) -> tuple[FitState, dict[str, Array], Status]:
     """``config.steps_per_chunk`` steps on the batches of ``source`` (an
     :class:`~ebm_ppl.training.data.ArraySource` or
     :class:`~ebm_ppl.training.data.StreamSource`); steps past the end of the run are
-    no-ops whose outputs are NaN."""
+    no-ops whose outputs are NaN. Also returns the new state's :class:`Status`."""
 
     def step(operands):
         return _train_step(*operands, validation, controls, config)
@@ -223,7 +245,7 @@ def run_chunk(state: FitState, source: Any, validation: Any, loss_key: PRNGKey,
 
     state, out = jax.lax.scan(body, state, source.scan_inputs(),
                               length=config.steps_per_chunk)
-    return state, out
+    return state, out, Status(state.step, state.bad_count, is_active(state, controls))
 
 
 class Run(NamedTuple):
@@ -280,33 +302,34 @@ def drive(
     """
     num_steps, max_bad = int(controls.end_step), int(controls.max_bad_steps)
     chunks = [history] if history else []
-    step = last_saved = int(state.step)
+    now = jax.device_get(status(state, controls))
+    step = last_saved = int(now.step)
     interrupted = False
     bar = None
     if progress and num_steps > step:
         bar = tqdm(total=num_steps, initial=step, unit="step",
                    desc=f"fit[{config.objective.name}]")
     try:
-        while step < num_steps and bool(is_active(state, controls)):
+        while step < num_steps and bool(now.active):
             source = next_source(step, min(config.steps_per_chunk, num_steps - step))
             if source is None:
                 warnings.warn(f"data iterator exhausted after {step} steps; stopping",
                               stacklevel=3)
                 break
-            new_state, out = run_chunk(state, source, validation, loss_key, controls,
-                                       config=config)
-            done = int(new_state.step) - step
-            out = jax.device_get(out)
+            new_state, out, new_now = run_chunk(state, source, validation, loss_key,
+                                                controls, config=config)
+            out, now = jax.device_get((out, new_now))  # the chunk's one transfer to host
+            done = int(now.step) - step
             chunks.append({"step": np.arange(step, step + done),
                            **{k: np.asarray(v[:done]) for k, v in out.items()}})
             state, step = new_state, step + done
             _show(bar, chunks[-1], done)
-            if int(state.bad_count) >= max_bad:
+            if int(now.bad_count) >= max_bad:
                 raise _divergence_error(state, step, max_bad, checkpoints is not None,
                                         make_result(state, concat_history(chunks)))
             # never checkpoint in the middle of a run of non-finite steps
-            finished = step >= num_steps or not bool(is_active(state, controls))
-            if checkpoints is not None and int(state.bad_count) == 0 and (
+            finished = step >= num_steps or not bool(now.active)
+            if checkpoints is not None and int(now.bad_count) == 0 and (
                 step - last_saved >= checkpoints.every or finished
             ):
                 checkpoints.save(state, root_key, concat_history(chunks))
