@@ -74,8 +74,12 @@ class NoiseConditionalMLPEnergy(MLPConfig):
     def at_sigma(self, sigma: float) -> FixedSigmaEnergy:
         """The energy ``(params, x) -> E(x, sigma)`` at one fixed noise level.
 
-        Use it to sample from (or evaluate) the model at its smallest σ through
-        :meth:`ebm_ppl.Potential.from_energy`; the result is hashable like the model.
+        Use it to evaluate the model at one σ, or to run a kernel on that slice through
+        :meth:`ebm_ppl.Potential.from_energy`; the result is hashable like the model. To
+        draw samples of the model, anneal over its levels with
+        :func:`ebm_ppl.sampling.annealed_langevin`: at a small σ each level has only
+        seen data near it, so a single small-σ slice can put the mass of separated
+        regions in the wrong place even when sampled exactly.
 
         Parameters
         ----------
