@@ -17,6 +17,12 @@ nearest held-out point, next to three references that need no energy at all:
   ``scipy.stats.gaussian_kde``), i.e. a training point plus :math:`\mathcal N(0, h^2 S)`;
 * **held-out**: a second independent held-out set (the noise floor of the two metrics).
 
+One more row is not a CLI objective: **ncsn**, a noise-conditional MLP energy (the CLI's
+widths) trained by multi-scale denoising score matching over ten noise levels from 1 to
+0.02, with the CLI's optimizer and number of steps, and drawn by
+:func:`ebm_ppl.sampling.annealed_langevin` from ``N(0, I)`` (no chains from training
+points: the annealing itself has to place the mass).
+
 Protocol (fixed per data set so that rows compare): one draw of ``3 n`` points
 (``ebm_ppl.datasets.load(name, 3 n, seed)``, standardised) split into training, held-out
 and floor sets of ``n`` (the CLI's default ``n``). The MMD uses the Gaussian kernel with
@@ -60,6 +66,11 @@ NAME = "09_objective_table"
 DATASETS = ("two_moons", "8gaussians", "rings", "checkerboard", "swiss_roll")
 OBJECTIVES = ("cd", "sm", "dsm", "ssm", "nce")
 BASELINES = ("gaussian", "kde", "held-out")
+#: Not a CLI objective: a noise-conditional MLP trained by multi-scale DSM over these
+#: levels (geometric from 1 to 0.02) and drawn by annealed Langevin dynamics.
+NCSN = "ncsn"
+NCSN_LEVELS = tuple(float(s) for s in np.geomspace(1.0, 0.02, 10))
+MODELS = (*OBJECTIVES, NCSN)
 #: MALA chains, draws kept per chain, thinning and warm-up of the model draws.
 NUM_CHAINS, DRAWS_PER_CHAIN, THIN, WARMUP = 100, 10, 20, 500
 #: Length scale of the second, local MMD as a fraction of the median distance: the
@@ -169,11 +180,50 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
         print(f"  {dataset:12s} {name:4s} MMD² {cell['mmd2']:.5f} (p {cell['mmd_p_value']:.3f})"
               f"  median NN {cell['median_nn']:.4f}  KSD {gof.ksd:.3f} (p {gof.p_value:.3f})"
               f"  {timer.seconds:.1f} s", flush=True)
+    with Timer() as timer:
+        x, pot, rejected, losses_finite = ncsn_draws(args, train, num_steps, seed)
+    draws[NCSN] = x
+    cell = score(x, held_out, ell, seed)
+    gof = ebm_ppl.diagnostics.goodness_of_fit(pot, held_out, seed=seed, max_points=500,
+                                              num_bootstrap=NUM_PERMUTATIONS)
+    cell.update({"train_seconds": timer.seconds, "rejected_steps": rejected,
+                 "losses_finite": losses_finite, "ksd": gof.ksd, "ksd_p_value": gof.p_value})
+    column[NCSN] = cell
+    print(f"  {dataset:12s} {NCSN:4s} MMD² {cell['mmd2']:.5f} (p {cell['mmd_p_value']:.3f})"
+          f"  median NN {cell['median_nn']:.4f}  {timer.seconds:.1f} s", flush=True)
     for name in BASELINES:
         print(f"  {dataset:12s} {name:8s} MMD² {column[name]['mmd2']:.5f} (p "
               f"{column[name]['mmd_p_value']:.3f})  median NN {column[name]['median_nn']:.4f}",
               flush=True)
     return column, {"held_out": held_out, **draws}
+
+
+def ncsn_draws(args: argparse.Namespace, train: np.ndarray, num_steps: int,
+               seed: int) -> tuple[np.ndarray, Any, int, bool]:
+    """The ``ncsn`` row: a noise-conditional MLP (the CLI's widths, activation and
+    quadratic) trained by multi-scale DSM over :data:`NCSN_LEVELS` with the CLI's
+    optimizer, then :func:`ebm_ppl.sampling.annealed_langevin` from
+    ``N(0, NCSN_LEVELS[0]^2 I)``. Returns the draws, the potential of the smallest level
+    (for the KSD test), the number of rejected Langevin steps and whether every training
+    loss was finite."""
+    model = ebm_ppl.nn.noise_conditional_mlp_energy(tuple(args.hidden), args.activation,
+                                                    quadratic=args.quadratic)
+    objective = ebm_ppl.objectives.denoising_score_matching(NCSN_LEVELS,
+                                                            noise_conditional=True)
+    result = ebm_ppl.fit(model, model.init(jax.random.key(seed), train.shape[1]), train,
+                         objective, make_optimizer(args), num_steps=num_steps,
+                         batch_size=args.batch_size, seed=seed, progress=False)
+    init = NCSN_LEVELS[0] * jax.random.normal(jax.random.key(seed + 1),
+                                              (NUM_CHAINS * DRAWS_PER_CHAIN, train.shape[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rejected steps are counted in the results
+        idata = ebm_ppl.sampling.annealed_langevin(model, result.params, NCSN_LEVELS, init,
+                                                   seed=seed)
+    pot = ebm_ppl.Potential.from_energy(model.at_sigma(NCSN_LEVELS[-1]), result.params,
+                                        example=jnp.zeros(train.shape[1]))
+    return (idata.posterior["x"].values[0], pot,
+            int(idata.sample_stats["rejected"].values.sum()),
+            bool(np.all(np.isfinite(np.asarray(result.history["loss"])))))
 
 
 def combine(columns: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,7 +251,7 @@ def markdown(results: dict[str, Any], key: str, scale: float, digits: int,
     ``spread``, each cell is ``median (min – max)`` over the seeds)."""
     datasets = [d for d in DATASETS if d in results["datasets"]]
     lines = ["| | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
-    for row in (*OBJECTIVES, *BASELINES):
+    for row in (*MODELS, *BASELINES):
         cells = []
         for d in datasets:
             cell = results["datasets"][d][row]
@@ -263,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def _plot(all_draws: dict[str, dict[str, np.ndarray]], out: Any) -> None:
-    rows = ("held_out", *OBJECTIVES, "gaussian", "kde")
+    rows = ("held_out", *MODELS, "gaussian", "kde")
     fig, axes = plt.subplots(len(all_draws), len(rows), squeeze=False,
                              figsize=(2.2 * len(rows), 2.2 * len(all_draws)))
     for i, (dataset, draws) in enumerate(all_draws.items()):
