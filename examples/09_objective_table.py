@@ -30,9 +30,9 @@ one length scale per data set, the median pairwise distance of the held-out set,
 second, local MMD at a tenth of it (the first sees where the mass is, the second the
 shape: a blurred disc over the rings passes the first and fails the second). Model
 draws: :func:`ebm_ppl.sample` with MALA (dual-averaging warm-up of the step size), 100
-chains started at random training points (as ``ebm-ppl sample`` does), thinned; so the
-MMD mostly measures the shape around each mode, less the mass *between* well separated
-modes (a chain rarely crosses). Each model is also tested against the held-out data with
+chains started at random training points (``ebm-ppl sample`` starts them at N(0, I)
+instead, so its draws can differ), thinned; so the MMD mostly measures the shape around
+each mode, less the mass *between* well separated modes (a chain rarely crosses). Each model is also tested against the held-out data with
 :func:`ebm_ppl.diagnostics.goodness_of_fit` (KSD; no sampling).
 
 Run ``python examples/09_objective_table.py [--quick] [--out DIR] [--datasets a,b] [--seeds
