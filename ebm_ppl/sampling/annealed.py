@@ -28,7 +28,8 @@ from ebm_ppl._types import Array, Params
 from ebm_ppl._validation import as_key, check_int, check_positive
 from ebm_ppl.errors import SamplingWarning
 from ebm_ppl.inference_data import run_attrs, to_inference_data
-from ebm_ppl.kernels.ula import ula_init, ula_kernel
+from ebm_ppl.kernels.chains import run_chains
+from ebm_ppl.kernels.ula import ula
 
 __all__ = ["annealed_langevin"]
 
@@ -50,30 +51,20 @@ def _check_sigmas(sigmas: Sequence[float]) -> tuple[float, ...]:
 @partial(jax.jit, static_argnames=("energy_fn", "steps_per_level"))
 def _anneal(energy_fn: Callable, params: Params, sigmas: Array, init: Array, key: Array,
             step_scale: Array, steps_per_level: int) -> tuple[Array, Array]:
-    """Final positions and the number of rejected (non-finite) steps of each chain."""
-    num_chains = init.shape[0]
+    """Final positions and the number of rejected (non-finite) steps of each chain: one
+    :func:`~ebm_ppl.kernels.run_chains` of :func:`~ebm_ppl.kernels.ula` per level."""
+    kernel = ula(1.0)
 
     def level(carry, inputs):
         positions, rejected = carry
         sigma, level_key = inputs
-
-        def logdensity(x):
-            return -energy_fn(params, x, sigma)
-
-        step_size = step_scale * sigma**2
-        states = jax.vmap(ula_init, (0, None))(positions, logdensity)
-
-        def step(states, step_key):
-            keys = jax.random.split(step_key, num_chains)
-            return jax.vmap(ula_kernel, (0, 0, None, None, None))(
-                keys, states, logdensity, step_size, jnp.ones_like(step_size))
-
-        states, infos = jax.lax.scan(step, states,
-                                     jax.random.split(level_key, steps_per_level))
+        states, infos = run_chains(kernel.replace(step_size=step_scale * sigma**2),
+                                   lambda x: -energy_fn(params, x, sigma), positions,
+                                   jax.random.split(level_key, steps_per_level))
         return (states.position, rejected + jnp.sum(infos.is_divergent, axis=0)), None
 
     keys = jax.random.split(key, sigmas.shape[0])
-    zeros = jnp.zeros((num_chains,), jnp.int32)
+    zeros = jnp.zeros((init.shape[0],), jnp.int32)
     (positions, rejected), _ = jax.lax.scan(level, (init, zeros), (sigmas, keys))
     return positions, rejected
 

@@ -217,10 +217,12 @@ class Status(NamedTuple):
     active: Array
 
 
-@jax.jit
-def status(state: FitState, controls: Controls) -> Status:
-    """The :class:`Status` of ``state``, computed on device in one dispatch."""
+def _status(state: FitState, controls: Controls) -> Status:
     return Status(state.step, state.bad_count, is_active(state, controls))
+
+
+#: The :class:`Status` of a state, computed on device in one dispatch.
+status = jax.jit(_status)
 
 
 @functools.partial(jax.jit, static_argnames=("config",))
@@ -245,7 +247,7 @@ def run_chunk(state: FitState, source: Any, validation: Any, loss_key: PRNGKey,
 
     state, out = jax.lax.scan(body, state, source.scan_inputs(),
                               length=config.steps_per_chunk)
-    return state, out, Status(state.step, state.bad_count, is_active(state, controls))
+    return state, out, _status(state, controls)
 
 
 class Run(NamedTuple):
