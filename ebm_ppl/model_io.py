@@ -15,6 +15,16 @@ one σ with ``at_sigma``). A model folder therefore never runs code from the fil
 pickle); an arbitrary Python energy is saved with its own code plus
 :func:`~ebm_ppl.training.save_checkpoint` of its parameters.
 
+A model of ``ebm-ppl train --objective ncsn`` is saved as its slice at the smallest noise
+level, with all its levels in ``read_model_config(folder)["metadata"]["sigmas"]``; draw it
+as ``ebm-ppl sample`` does, by annealing over them::
+
+    pot = ebm_ppl.load(folder)
+    sigmas = read_model_config(folder)["metadata"]["sigmas"]
+    idata = ebm_ppl.sampling.annealed_langevin(
+        pot.fn.model, pot.energy_params, sigmas,
+        sigmas[0] * jax.random.normal(jax.random.key(0), (1000, pot.example.shape[0])))
+
 Examples
 --------
 >>> import jax, tempfile, ebm_ppl

@@ -17,11 +17,11 @@ nearest held-out point, next to three references that need no energy at all:
   ``scipy.stats.gaussian_kde``), i.e. a training point plus :math:`\mathcal N(0, h^2 S)`;
 * **held-out**: a second independent held-out set (the noise floor of the two metrics).
 
-One more row is not a CLI objective: **ncsn**, a noise-conditional MLP energy (the CLI's
-widths) trained by multi-scale denoising score matching over ten noise levels from 1 to
-0.02, with the CLI's optimizer and number of steps, and drawn by
-:func:`ebm_ppl.sampling.annealed_langevin` from ``N(0, I)`` (no chains from training
-points: the annealing itself has to place the mass).
+The **ncsn** row is ``ebm-ppl train --objective ncsn`` (its own defaults: a
+noise-conditional MLP of 128×128 units trained by multi-scale denoising score matching
+over ten noise levels from 1 to 0.02 for 8000 steps) drawn as ``ebm-ppl sample`` draws it:
+annealed Langevin dynamics (:func:`ebm_ppl.sampling.annealed_langevin`) from
+``N(0, I)``, no chains from training points (the annealing itself has to place the mass).
 
 Protocol (fixed per data set so that rows compare): one draw of ``3 n`` points
 (``ebm_ppl.datasets.load(name, 3 n, seed)``, standardised) split into training, held-out
@@ -60,16 +60,16 @@ from _common import Timer, parse_args, save_json  # noqa: E402
 import ebm_ppl  # noqa: E402
 from ebm_ppl.cli import build_parser  # noqa: E402
 from ebm_ppl.cli.commands import make_objective as cli_make_objective  # noqa: E402
-from ebm_ppl.cli.commands import make_optimizer  # noqa: E402
+from ebm_ppl.cli.commands import draw_annealed, make_optimizer, noise_levels  # noqa: E402
+from ebm_ppl.cli.commands import train as cli_train  # noqa: E402
 
 NAME = "09_objective_table"
 DATASETS = ("two_moons", "8gaussians", "rings", "checkerboard", "swiss_roll")
 OBJECTIVES = ("cd", "sm", "dsm", "ssm", "nce")
 BASELINES = ("gaussian", "kde", "held-out")
-#: Not a CLI objective: a noise-conditional MLP trained by multi-scale DSM over these
-#: levels (geometric from 1 to 0.02) and drawn by annealed Langevin dynamics.
+#: The CLI's noise-conditional objective, drawn by annealed Langevin dynamics as
+#: ``ebm-ppl sample`` draws it.
 NCSN = "ncsn"
-NCSN_LEVELS = tuple(float(s) for s in np.geomspace(1.0, 0.02, 10))
 MODELS = (*OBJECTIVES, NCSN)
 #: MALA chains, draws kept per chain, thinning and warm-up of the model draws.
 NUM_CHAINS, DRAWS_PER_CHAIN, THIN, WARMUP = 100, 10, 20, 500
@@ -81,9 +81,10 @@ LOCAL_SCALE = 0.1
 NUM_PERMUTATIONS = 200
 
 
-def cli_defaults(dataset: str) -> argparse.Namespace:
-    """The settings ``ebm-ppl train --data DATASET`` uses (its parser's defaults)."""
-    return build_parser().parse_args(["train", "--data", dataset])
+def cli_defaults(dataset: str, objective: str = "dsm") -> argparse.Namespace:
+    """The settings ``ebm-ppl train --data DATASET --objective OBJECTIVE`` uses (its
+    parser's defaults)."""
+    return build_parser().parse_args(["train", "--data", dataset, "--objective", objective])
 
 
 def make_objective(name: str, args: argparse.Namespace) -> Any:
@@ -181,7 +182,7 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
               f"  median NN {cell['median_nn']:.4f}  KSD {gof.ksd:.3f} (p {gof.p_value:.3f})"
               f"  {timer.seconds:.1f} s", flush=True)
     with Timer() as timer:
-        x, pot, rejected, losses_finite = ncsn_draws(args, train, num_steps, seed)
+        x, pot, rejected, losses_finite = ncsn_draws(dataset, train, quick, seed)
     draws[NCSN] = x
     cell = score(x, held_out, ell, seed)
     gof = ebm_ppl.diagnostics.goodness_of_fit(pot, held_out, seed=seed, max_points=500,
@@ -198,29 +199,21 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
     return column, {"held_out": held_out, **draws}
 
 
-def ncsn_draws(args: argparse.Namespace, train: np.ndarray, num_steps: int,
+def ncsn_draws(dataset: str, train: np.ndarray, quick: bool,
                seed: int) -> tuple[np.ndarray, Any, int, bool]:
-    """The ``ncsn`` row: a noise-conditional MLP (the CLI's widths, activation and
-    quadratic) trained by multi-scale DSM over :data:`NCSN_LEVELS` with the CLI's
-    optimizer, then :func:`ebm_ppl.sampling.annealed_langevin` from
-    ``N(0, NCSN_LEVELS[0]^2 I)``. Returns the draws, the potential of the smallest level
-    (for the KSD test), the number of rejected Langevin steps and whether every training
-    loss was finite."""
-    model = ebm_ppl.nn.noise_conditional_mlp_energy(tuple(args.hidden), args.activation,
-                                                    quadratic=args.quadratic)
-    objective = ebm_ppl.objectives.denoising_score_matching(NCSN_LEVELS,
-                                                            noise_conditional=True)
-    result = ebm_ppl.fit(model, model.init(jax.random.key(seed), train.shape[1]), train,
-                         objective, make_optimizer(args), num_steps=num_steps,
-                         batch_size=args.batch_size, seed=seed, progress=False)
-    init = NCSN_LEVELS[0] * jax.random.normal(jax.random.key(seed + 1),
-                                              (NUM_CHAINS * DRAWS_PER_CHAIN, train.shape[1]))
+    """The ``ncsn`` row: ``ebm-ppl train --objective ncsn`` (the CLI's own ``train`` with
+    its defaults for that objective), drawn by the CLI's ``draw_annealed`` (1000
+    annealed runs from ``N(0, sigma_max^2 I)``). Returns the draws, the potential of the
+    smallest level (for the KSD test), the number of rejected Langevin steps and whether
+    every training loss was finite."""
+    args = cli_defaults(dataset, NCSN)
+    args.steps = 200 if quick else args.steps  # the schedule spans the steps actually run
+    args.seed, args.quiet = seed, True
+    pot, result = cli_train(args, train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # rejected steps are counted in the results
-        idata = ebm_ppl.sampling.annealed_langevin(model, result.params, NCSN_LEVELS, init,
-                                                   seed=seed)
-    pot = ebm_ppl.Potential.from_energy(model.at_sigma(NCSN_LEVELS[-1]), result.params,
-                                        example=jnp.zeros(train.shape[1]))
+        idata = draw_annealed(pot, noise_levels(args), num_chains=1,
+                              num_samples=NUM_CHAINS * DRAWS_PER_CHAIN, seed=seed)
     return (idata.posterior["x"].values[0], pot,
             int(idata.sample_stats["rejected"].values.sum()),
             bool(np.all(np.isfinite(np.asarray(result.history["loss"])))))

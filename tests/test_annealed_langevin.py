@@ -68,6 +68,20 @@ def test_same_seed_same_draws_and_noise_conditional_mlp():
     assert "annealed_langevin" in config and "step_scale" in config
 
 
+def test_num_chains_only_shapes_the_draws():
+    """``num_chains`` splits the same independent draws into ArviZ chains, in order."""
+    model = noise_conditional_mlp_energy((8,), "swish", quadratic=0.1)
+    params = model.init(jax.random.key(0), 2)
+    init = jax.random.normal(jax.random.key(1), (12, 2))
+    one = annealed_langevin(model, params, [1.0, 0.1], init, steps_per_level=5, seed=2)
+    three = annealed_langevin(model, params, [1.0, 0.1], init, steps_per_level=5, seed=2,
+                              num_chains=3)
+    assert three.posterior["x"].shape == (3, 4, 2)
+    assert three.sample_stats["rejected"].shape == (3, 4)
+    np.testing.assert_array_equal(three.posterior["x"].values.reshape(1, 12, 2),
+                                  one.posterior["x"].values)
+
+
 @pytest.mark.parametrize("sigmas, match", [
     ([], "non-empty"), ([1.0, 1.0], "strictly decreasing"), ([0.1, 1.0], "strictly decreasing"),
     ([1.0, -0.1], "> 0"), ([1.0, float("nan")], "> 0"), ("abc", "sequence of numbers"),
@@ -83,6 +97,8 @@ def test_bad_sigmas_raise(sigmas, match):
     ({"init": jnp.full((4, 2), jnp.nan)}, "non-finite"),
     ({"steps_per_level": 0}, "steps_per_level"),
     ({"step_scale": 0.0}, "step_scale"),
+    ({"num_chains": 3}, "must divide the number of draws 4"),
+    ({"num_chains": 0}, "num_chains"),
 ])
 def test_bad_arguments_raise(kwargs, match):
     args = {"init": jnp.zeros((4, 2)), **kwargs}

@@ -74,12 +74,14 @@ def _option_entries(help_text: str) -> dict[str, str]:
                   "--warmup": "500", "--step-size": "0.03", "--activation": "swish",
                   "--quadratic": "0.1", "--objective": "dsm", "--seed": "0",
                   "--sigma": "0.1"}),
-        ("train", {"--steps": "2000", "--learning-rate": "0.005", "--schedule": "cosine",
-                   "--batch-size": "256",
+        ("train", {"--steps": "2000; ncsn 8000", "--learning-rate": "0.005",
+                   "--schedule": "cosine", "--batch-size": "256",
                    "--activation": "swish", "--quadratic": "0.1", "--sigma": "0.2",
-                   "--hidden": "[64, 64]", "--cd-steps": "20"}),
+                   "--hidden": "64 64; ncsn 128 128", "--cd-steps": "20", "--levels": "10",
+                   "--sigma-max": "1.0", "--sigma-min": "0.02"}),
         ("sample", {"--chains": "4", "--warmup": "500", "--step-size": "0.01",
-                    "--kernel": "mala", "--samples": "1000", "--thin": "1"}),
+                    "--kernel": "auto", "--samples": "1000", "--thin": "1",
+                    "--steps-per-level": "100", "--step-scale": "0.1"}),
         ("report", {"--out": "ebm-ppl-report", "--model": "None"}),
     ],
 )
@@ -206,6 +208,13 @@ BAD_INVOCATIONS = {
     "data with NaN": ["train", "--data", "{tmp}/nan.csv"],
     "unwritable out": ["train", "--data", "two_moons", "--steps", "1", "--out",
                        "{tmp}/a_file/model"],
+    "ncsn sigma-min above sigma-max": ["train", "--data", "two_moons", "--objective", "ncsn",
+                                       "--sigma-min", "2"],
+    "ncsn with one level": ["train", "--data", "two_moons", "--objective", "ncsn", "--levels",
+                            "1"],
+    "ncsn in the demo": ["demo", "--objective", "ncsn"],
+    "anneal a model without levels": ["sample", "{model}", "--kernel", "anneal"],
+    "anneal with MCMC options": ["sample", "{model}", "--kernel", "anneal", "--thin", "5"],
     "negative warm-up": ["sample", "--warmup", "-5", "x"],
     "negative demo warm-up": ["demo", "--warmup", "-3"],
     "nan step size": ["sample", "{model}", "--step-size", "nan"],
@@ -271,6 +280,10 @@ def test_error_messages_name_the_problem(bad_inputs, capsys):
         "draws of another dimension": "dimension 3",
         "unwritable out": "cannot create the model folder",
         "dsm without noise": "--objective dsm needs --sigma > 0",
+        "ncsn sigma-min above sigma-max": "--sigma-min (2) must be smaller than --sigma-max",
+        "ncsn with one level": "--levels must be at least 2",
+        "anneal a model without levels": "--kernel anneal needs a model trained with "
+                                          "--objective ncsn",
     }
     for name, message in expected.items():
         argv = [arg.format(**bad_inputs) for arg in BAD_INVOCATIONS[name]] + ["--quiet"]

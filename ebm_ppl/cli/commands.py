@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+import arviz
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ebm_ppl.cli.parser import SAMPLE_DEFAULTS
 from ebm_ppl.datasets import load as load_data
 from ebm_ppl.diagnostics.summaries import summary
 from ebm_ppl.kernels import Kernel, hmc, mala, nuts, random_walk, ula
-from ebm_ppl.model_io import load, read_history, save
-from ebm_ppl.nn import mlp_energy
+from ebm_ppl.model_io import load, read_history, read_model_config, save
+from ebm_ppl.nn import mlp_energy, noise_conditional_mlp_energy
 from ebm_ppl.objectives import (
     Objective,
     contrastive_divergence,
@@ -31,11 +35,11 @@ from ebm_ppl.objectives import (
 )
 from ebm_ppl.potential import Potential
 from ebm_ppl.reporting import read_inference_data, render_from_netcdf
-from ebm_ppl.sampling import sample
+from ebm_ppl.sampling import annealed_langevin, sample
 from ebm_ppl.training import FitResult, fit
 
-__all__ = ["CLIError", "cmd_report", "cmd_sample", "cmd_train", "make_kernel",
-           "make_objective", "make_optimizer", "train"]
+__all__ = ["CLIError", "cmd_report", "cmd_sample", "cmd_train", "draw_annealed", "make_kernel",
+           "make_objective", "make_optimizer", "model_levels", "noise_levels", "train"]
 
 #: Integration steps of the CLI's HMC kernel.
 HMC_STEPS = 10
@@ -45,8 +49,22 @@ class CLIError(Exception):
     """A user error reported as one line, with exit code 2."""
 
 
+def noise_levels(args: argparse.Namespace) -> tuple[float, ...]:
+    r"""The ``--levels`` noise levels of ``--objective ncsn``, largest first:
+    :math:`\sigma_\ell = \sigma_{\max} (\sigma_{\min}/\sigma_{\max})^{(\ell-1)/(L-1)}`."""
+    if args.levels < 2:
+        raise CLIError(f"--levels must be at least 2 for --objective ncsn, got {args.levels} "
+                       "(one level is --objective dsm)")
+    if args.sigma_min >= args.sigma_max:
+        raise CLIError(f"--sigma-min ({args.sigma_min:g}) must be smaller than --sigma-max "
+                       f"({args.sigma_max:g})")
+    return tuple(float(s) for s in np.geomspace(args.sigma_max, args.sigma_min, args.levels))
+
+
 def make_objective(args: argparse.Namespace) -> Objective:
     """The objective named by ``--objective`` with its options."""
+    if args.objective == "ncsn":
+        return denoising_score_matching(noise_levels(args), noise_conditional=True)
     if args.objective == "cd":
         return contrastive_divergence(ula(args.cd_step_size), num_steps=args.cd_steps,
                                       persistent=True,
@@ -101,12 +119,23 @@ def read_data(name: str, n: int | None, seed: int) -> np.ndarray:
 
 
 def train(args: argparse.Namespace, data: np.ndarray) -> tuple[Potential, FitResult]:
-    """Fit an MLP energy to ``data`` with the objective of ``args``."""
-    energy = mlp_energy(tuple(args.hidden), args.activation, quadratic=args.quadratic)
+    """Fit an MLP energy to ``data`` with the objective of ``args``.
+
+    For ``--objective ncsn`` the energy is noise-conditional and the potential returned is
+    its slice at the smallest level (``at_sigma``); the levels go in the model's metadata.
+    """
+    objective = make_objective(args)
+    options = {"activation": args.activation, "quadratic": args.quadratic}
+    if args.objective == "ncsn":
+        energy = noise_conditional_mlp_energy(tuple(args.hidden), **options)
+    else:
+        energy = mlp_energy(tuple(args.hidden), **options)
     params = energy.init(args.seed, data.shape[1])
-    result = fit(energy, params, data, make_objective(args), make_optimizer(args),
+    result = fit(energy, params, data, objective, make_optimizer(args),
                  num_steps=args.steps, batch_size=min(args.batch_size, len(data)),
                  seed=args.seed, progress=not args.quiet)
+    if args.objective == "ncsn":
+        energy = energy.at_sigma(noise_levels(args)[-1])
     return Potential.from_energy(energy, result.params, example=jnp.zeros(data.shape[1])), result
 
 
@@ -118,6 +147,8 @@ def model_metadata(args: argparse.Namespace, data_name: str) -> dict[str, Any]:
     elif args.objective == "cd":
         options = {"cd_steps": args.cd_steps, "cd_step_size": args.cd_step_size,
                    "cd_regularization": args.cd_regularization}
+    elif args.objective == "ncsn":  # 'ebm-ppl sample' anneals over these
+        options = {"sigmas": list(noise_levels(args))}
     return {"data": data_name, "objective": args.objective, **options, "steps": args.steps,
             "learning_rate": args.learning_rate, "schedule": args.schedule,
             "batch_size": args.batch_size,
@@ -136,14 +167,64 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_levels(model_dir: str | os.PathLike[str]) -> tuple[float, ...] | None:
+    """The noise levels of a model trained with ``--objective ncsn`` (else ``None``)."""
+    config = read_model_config(model_dir)
+    sigmas = config["metadata"].get("sigmas")
+    if config["energy"].get("type") != "noise_conditional_mlp" or not sigmas:
+        return None
+    return tuple(float(s) for s in sigmas)
+
+
+def draw_annealed(pot: Potential, levels: tuple[float, ...], *, num_chains: int,
+                  num_samples: int, steps_per_level: int = 100, step_scale: float = 0.1,
+                  seed: int = 0) -> arviz.InferenceData:
+    """``num_chains × num_samples`` independent annealed Langevin draws of an ncsn model
+    (``pot`` its smallest-level slice, :func:`model_levels` its levels), each run started
+    from ``N(0, levels[0]² I)``: what ``ebm-ppl sample --kernel anneal`` writes."""
+    init = levels[0] * jax.random.normal(jax.random.key(seed),
+                                         (num_chains * num_samples, *pot.example.shape),
+                                         pot.example.dtype)
+    return annealed_langevin(pot.fn.model, pot.energy_params, levels, init,
+                             steps_per_level=steps_per_level, step_scale=step_scale,
+                             seed=seed + 1, num_chains=num_chains)
+
+
+def _anneal(args: argparse.Namespace, pot: Potential,
+            levels: tuple[float, ...]) -> arviz.InferenceData:
+    """``--kernel anneal``, after refusing the MCMC options it does not use."""
+    unused = [f"--{name.replace('_', '-')}" for name, default in SAMPLE_DEFAULTS.items()
+              if getattr(args, name) != default]
+    if unused:
+        verb = "does" if len(unused) == 1 else "do"
+        raise CLIError(f"{', '.join(unused)} {verb} not apply to --kernel anneal (its options "
+                       "are --steps-per-level and --step-scale); leave them out")
+    return draw_annealed(pot, levels, num_chains=args.chains, num_samples=args.samples,
+                         steps_per_level=args.steps_per_level, step_scale=args.step_scale,
+                         seed=args.seed)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     """``ebm-ppl sample``: sample a model folder into an InferenceData netCDF file."""
     pot = load(args.model)
+    levels = model_levels(args.model)
+    kernel = args.kernel if args.kernel != "auto" else ("anneal" if levels else "mala")
+    if kernel == "anneal" and levels is None:
+        raise CLIError(f"--kernel anneal needs a model trained with --objective ncsn (one "
+                       f"with noise levels); {args.model!r} has none, use --kernel mala")
     out = Path(args.out)
     writable_folder(out.parent, "output folder")
-    idata = sample(pot, make_kernel(args.kernel, args.step_size), jnp.zeros(pot.example.shape),
-                   num_samples=args.samples, num_warmup=args.warmup, num_chains=args.chains,
-                   seed=args.seed, thin=args.thin, progress=not args.quiet, jitter=1.0)
+    if kernel == "anneal":
+        idata = _anneal(args, pot, levels)
+    else:
+        if levels:
+            print(f"note: --kernel {kernel} samples the model's smallest noise level only "
+                  f"(sigma {levels[-1]:g}), where the mass of separated regions can be off; "
+                  "--kernel anneal draws the model", file=sys.stderr)
+        idata = sample(pot, make_kernel(kernel, args.step_size), jnp.zeros(pot.example.shape),
+                       num_samples=args.samples, num_warmup=args.warmup,
+                       num_chains=args.chains, seed=args.seed, thin=args.thin,
+                       progress=not args.quiet, jitter=1.0)
     idata.to_netcdf(str(out))
     print(summary(idata, pot, seed=args.seed))
     print(f"InferenceData written to {out}")

@@ -9,19 +9,61 @@ from ebm_ppl._version import __version__
 from ebm_ppl.datasets import DATASETS
 from ebm_ppl.nn import ACTIVATIONS
 
-__all__ = ["KERNELS", "OBJECTIVES", "SCHEDULES", "build_parser"]
+__all__ = ["KERNELS", "OBJECTIVES", "SAMPLE_DEFAULTS", "SCHEDULES", "TRAIN_DEFAULTS",
+           "build_parser"]
 
 #: ``--objective`` choices: contrastive divergence, score matching, denoising SM, sliced
-#: SM, noise-contrastive estimation.
-OBJECTIVES = ("cd", "sm", "dsm", "ssm", "nce")
+#: SM, noise-contrastive estimation, and multi-scale DSM of a noise-conditional energy.
+OBJECTIVES = ("cd", "sm", "dsm", "ssm", "nce", "ncsn")
 #: ``--schedule`` choices (learning-rate schedules of ``train``).
 SCHEDULES = ("cosine", "constant")
-#: ``--kernel`` choices.
+#: ``--kernel`` choices of ``demo`` (``sample`` adds ``auto`` and ``anneal``).
 KERNELS = ("ula", "mala", "hmc", "nuts", "mh")
+#: ``ebm-ppl sample``'s defaults of the options that annealing does not use.
+SAMPLE_DEFAULTS = {"warmup": 500, "step_size": 0.01, "thin": 1}
+
+
+#: ``ebm-ppl train``'s defaults that depend on ``--objective`` (option -> objective ->
+#: value; ``"*"`` for every other objective). The noise-conditional energy of ``ncsn``
+#: learns ten levels at once: with 2000 steps and 64×64 units its draws of the rings were
+#: a disc, with 8000 steps and 128×128 four rings (examples/README.md, table 09); each of
+#: its steps is cheap.
+TRAIN_DEFAULTS: dict[str, dict[str, object]] = {
+    "steps": {"*": 2000, "ncsn": 8000},
+    "hidden": {"*": [64, 64], "ncsn": [128, 128]},
+}
+
+
+def _per_objective(option: str) -> str:
+    values = TRAIN_DEFAULTS[option]
+
+    def show(value: object) -> str:
+        return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    return f"(default: {show(values['*'])}; " + ", ".join(
+        f"{name} {show(v)}" for name, v in values.items() if name != "*") + ")"
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the examples' line breaks and appends ``(default: ...)`` to every option."""
+    """Keeps the examples' line breaks and appends ``(default: ...)`` to every option
+    (except where the help states a default that depends on other options)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None and action.help and "(default:" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Fills in the defaults that depend on ``--objective`` (:data:`TRAIN_DEFAULTS`)."""
+
+    def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201
+        parsed = super().parse_args(args, namespace)
+        for option, values in TRAIN_DEFAULTS.items():
+            if hasattr(parsed, option) and getattr(parsed, option) is None:
+                value = values.get(parsed.objective, values["*"])
+                setattr(parsed, option, list(value) if isinstance(value, list) else value)
+        return parsed
 
 
 def _number(text: str, minimum: float, strict: bool) -> float:
@@ -68,21 +110,32 @@ def nonnegative_int(text: str) -> int:
     return _integer(text, 0)
 
 
-def _add_training(p: argparse.ArgumentParser, steps: int, objective: str,
-                  sigma: float = 0.2) -> None:
+def _add_training(p: argparse.ArgumentParser, objective: str, sigma: float = 0.2,
+                  objectives: tuple[str, ...] = OBJECTIVES) -> None:
+    """Training options; with ``ncsn`` among ``objectives``, ``--steps`` and ``--hidden``
+    default per objective (:data:`TRAIN_DEFAULTS`), else to the common values."""
+    per_objective = "ncsn" in objectives
     g = p.add_argument_group("training")
-    g.add_argument("--objective", choices=OBJECTIVES, default=objective,
+    g.add_argument("--objective", choices=objectives, default=objective,
                    help="training objective: contrastive divergence, score matching, "
-                   "denoising SM, sliced SM or noise-contrastive estimation")
-    g.add_argument("--steps", type=positive_int, default=steps, help="optimizer steps")
+                   "denoising SM, sliced SM, noise-contrastive estimation"
+                   + (" or ncsn: multi-scale DSM of a noise-conditional energy over "
+                      "--levels noise levels, drawn by annealing ('ebm-ppl sample')"
+                      if "ncsn" in objectives else ""))
+    g.add_argument("--steps", type=positive_int,
+                   default=None if per_objective else TRAIN_DEFAULTS["steps"]["*"],
+                   help="optimizer steps"
+                   + (" " + _per_objective("steps") if per_objective else ""))
     g.add_argument("--batch-size", type=positive_int, default=256, help="minibatch size")
     g.add_argument("--learning-rate", type=positive_float, default=5e-3,
                    help="Adam step size (the peak of the schedule)")
     g.add_argument("--schedule", choices=SCHEDULES, default="cosine",
                    help="learning-rate schedule: cosine decay from --learning-rate to a tenth "
                    "of it over --steps, or constant (examples/README.md, table 09)")
-    g.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
-                   help="hidden layer widths of the MLP energy")
+    g.add_argument("--hidden", type=positive_int, nargs="+",
+                   default=None if per_objective else list(TRAIN_DEFAULTS["hidden"]["*"]),
+                   help="hidden layer widths of the MLP energy"
+                   + (" " + _per_objective("hidden") if per_objective else ""))
     g.add_argument("--activation", default="swish", choices=ACTIVATIONS,
                    help="activation of the MLP (smooth ones only)")
     g.add_argument("--quadratic", type=nonnegative_float, default=0.1,
@@ -92,6 +145,14 @@ def _add_training(p: argparse.ArgumentParser, steps: int, objective: str,
                    "Gaussian noise added to the data for sm and ssm (0: exact score "
                    "matching). Without noise, or with 0.1, the relative mass of separated "
                    "modes came out wrong (examples/README.md, table 09)")
+    if "ncsn" in objectives:
+        g.add_argument("--levels", type=positive_int, default=10,
+                       help="ncsn: number of noise levels, geometric from --sigma-max down "
+                       "to --sigma-min")
+        g.add_argument("--sigma-max", type=positive_float, default=1.0,
+                       help="ncsn: the largest noise level (about the data's spread)")
+        g.add_argument("--sigma-min", type=positive_float, default=0.02,
+                       help="ncsn: the smallest noise level (the detail the draws keep)")
     g.add_argument("--cd-steps", type=positive_int, default=20,
                    help="Langevin steps per CD update")
     g.add_argument("--cd-step-size", type=positive_float, default=0.01,
@@ -103,16 +164,18 @@ def _add_training(p: argparse.ArgumentParser, steps: int, objective: str,
                    help="number of data points (all rows of a file when not given)")
 
 
-def _add_sampling(p: argparse.ArgumentParser) -> None:
+def _add_sampling(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     g = p.add_argument_group("sampling")
     g.add_argument("--chains", type=positive_int, default=4, help="number of chains")
     g.add_argument("--samples", type=positive_int, default=1000, help="draws kept per chain")
-    g.add_argument("--warmup", type=nonnegative_int, default=500,
+    g.add_argument("--warmup", type=nonnegative_int, default=SAMPLE_DEFAULTS["warmup"],
                    help="warm-up steps per chain (step-size adaptation)")
-    g.add_argument("--step-size", type=positive_float, default=0.01,
+    g.add_argument("--step-size", type=positive_float, default=SAMPLE_DEFAULTS["step_size"],
                    help="initial step size (adapted during warm-up except for ULA; the "
                    "random-walk scale for mh)")
-    g.add_argument("--thin", type=positive_int, default=1, help="keep every thin-th step")
+    g.add_argument("--thin", type=positive_int, default=SAMPLE_DEFAULTS["thin"],
+                   help="keep every thin-th step")
+    return g
 
 
 def _common() -> argparse.ArgumentParser:
@@ -124,7 +187,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ebm-ppl`` argument parser (commands demo, train, sample, report)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ebm-ppl",
         description="Train, sample and diagnose energy-based models in JAX.",
         epilog="Run 'ebm-ppl COMMAND --help' for the options and examples of a command.",
@@ -143,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  ebm-ppl demo\n  ebm-ppl demo --objective ssm --steps 3000 --out my-demo",
     )
     # the demo's ULA-versus-MALA claims (README) are measured at sigma 0.1
-    _add_training(p, steps=2000, objective="dsm", sigma=0.1)
+    _add_training(p, objective="dsm", sigma=0.1,
+                  objectives=tuple(o for o in OBJECTIVES if o != "ncsn"))
     _add_sampling(p)
     p.add_argument("--out", default="ebm-ppl-demo", help="output folder")
     p.set_defaults(n=2000, chains=32, step_size=0.03, thin=40)
@@ -159,19 +223,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a data set name ({', '.join(DATASETS)}) or a .npy/.csv/.txt file "
                    "of shape (n, d)")
     p.add_argument("--out", default="ebm-ppl-model", help="model folder to write")
-    _add_training(p, steps=2000, objective="dsm")
+    _add_training(p, objective="dsm")
 
     p = command(
         "sample",
         help="sample a trained model, write InferenceData (netCDF)",
         description="Sample the energy of a model folder (ebm-ppl train, ebm_ppl.save).\n\n"
         "examples:\n  ebm-ppl sample model --kernel mala --out draws.nc\n"
-        "  ebm-ppl sample model --kernel nuts --step-size 0.1 --chains 8",
+        "  ebm-ppl sample model --kernel nuts --step-size 0.1 --chains 8\n"
+        "  ebm-ppl sample ncsn-model --chains 10 --samples 100   # annealed Langevin",
     )
     p.add_argument("model", help="model folder written by 'ebm-ppl train' or ebm_ppl.save")
-    p.add_argument("--kernel", choices=KERNELS, default="mala", help="MCMC kernel")
+    p.add_argument("--kernel", choices=("auto", *KERNELS, "anneal"), default="auto",
+                   help="MCMC kernel; auto: anneal for a model trained with --objective "
+                   "ncsn, mala otherwise. anneal: annealed Langevin over the model's noise "
+                   "levels, every draw an independent run from N(0, sigma_max^2 I) "
+                   "(ebm_ppl.sampling.annealed_langevin)")
     p.add_argument("--out", default="samples.nc", help="netCDF file to write")
-    _add_sampling(p)
+    g = _add_sampling(p)
+    g.add_argument("--steps-per-level", type=positive_int, default=100,
+                   help="anneal: Langevin steps at each noise level")
+    g.add_argument("--step-scale", type=positive_float, default=0.1,
+                   help="anneal: the step at level sigma is step-scale * sigma^2")
 
     p = command(
         "report",

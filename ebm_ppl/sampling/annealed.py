@@ -78,6 +78,7 @@ def annealed_langevin(
     steps_per_level: int = 100,
     step_scale: float = 0.1,
     seed: int | Array = 0,
+    num_chains: int = 1,
 ) -> arviz.InferenceData:
     r"""Draws of a noise-conditional energy by annealed Langevin dynamics.
 
@@ -122,12 +123,17 @@ def annealed_langevin(
         :math:`s > 0`: the step at level ℓ is :math:`s\sigma_\ell^2`.
     seed
         Integer seed or ``jax.random`` key.
+    num_chains
+        How many ArviZ chains the draws are split into (it must divide ``num_draws``);
+        every draw is an independent annealing run either way, so this only shapes the
+        result (``ebm-ppl sample`` uses ``--chains`` × ``--samples``).
 
     Returns
     -------
     arviz.InferenceData
-        ``posterior["x"]`` with dims ``(chain, draw, x_dim_0)`` = ``(1, num_draws, d)``:
-        the draws are independent, so ArviZ's ESS is about ``num_draws``;
+        ``posterior["x"]`` with dims ``(chain, draw, x_dim_0)`` =
+        ``(num_chains, num_draws // num_chains, d)``: the draws are independent, so
+        ArviZ's ESS is about ``num_draws``;
         ``sample_stats["rejected"]`` counts each chain's steps that produced a non-finite
         position, energy or gradient (the chain then kept its position). The run's
         settings are in ``attrs``.
@@ -137,7 +143,8 @@ def annealed_langevin(
     ValueError
         If ``sigmas`` is empty, not strictly decreasing or has a value that is not a
         finite number > 0; if ``init`` is not a finite ``(n, d)`` array; for
-        ``steps_per_level < 1`` or ``step_scale <= 0``.
+        ``steps_per_level < 1``, ``step_scale <= 0``, or a ``num_chains`` that does not
+        divide ``n``.
 
     Warns
     -----
@@ -162,10 +169,14 @@ def annealed_langevin(
     levels = _check_sigmas(sigmas)
     steps_per_level = check_int("steps_per_level", steps_per_level, 1)
     step_scale = check_positive("step_scale", step_scale)
+    num_chains = check_int("num_chains", num_chains, 1)
     init = jnp.asarray(init)
     if init.ndim != 2 or not jnp.issubdtype(init.dtype, jnp.floating):
         raise ValueError(f"init must be a floating (num_draws, d) array, got shape "
                          f"{init.shape} and dtype {init.dtype}")
+    if init.shape[0] % num_chains:
+        raise ValueError(f"num_chains={num_chains} must divide the number of draws "
+                         f"{init.shape[0]} (the rows of init)")
     if not bool(jnp.all(jnp.isfinite(init))):
         raise ValueError("init has non-finite entries; start every chain at a finite point")
     key = as_key(seed)
@@ -182,4 +193,6 @@ def annealed_langevin(
     attrs = run_attrs({"sampler": "annealed_langevin", "sigmas": list(levels),
                        "steps_per_level": steps_per_level, "step_scale": float(step_scale),
                        "num_draws": int(draws.shape[0])})
-    return to_inference_data({"x": draws[None]}, {"rejected": rejected[None]}, attrs=attrs)
+    shape = (num_chains, draws.shape[0] // num_chains)
+    return to_inference_data({"x": draws.reshape(*shape, -1)},
+                             {"rejected": rejected.reshape(shape)}, attrs=attrs)
