@@ -145,8 +145,12 @@ def gather(tree: Any) -> Any:
     leaves, treedef = jax.tree.flatten(tree)
     remote = [i for i, leaf in enumerate(leaves)
               if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable]
-    out = [np.asarray(leaf) if isinstance(leaf, jax.Array) and i not in remote else leaf
-           for i, leaf in enumerate(leaves)]
+    local = [i for i, leaf in enumerate(leaves)
+             if isinstance(leaf, jax.Array) and i not in remote]
+    out = list(leaves)
+    # one device_get: the copies to host run concurrently (one at a time with np.asarray)
+    for i, value in zip(local, jax.device_get([leaves[i] for i in local]), strict=True):
+        out[i] = np.asarray(value)
     if remote:
         gathered = multihost_utils.process_allgather([leaves[i] for i in remote], tiled=True)
         for i, value in zip(remote, gathered):

@@ -9,9 +9,10 @@
 * Kernels and potentials are pytrees whose numbers are traced: a second call with the
   same potential function, kernel type and shapes reuses the compiled chunk, whatever
   the seed, init, step size, parameter values, ``num_samples`` or ``num_warmup`` (the
-  warm-up schedule is traced, and the last partial chunk is skipped with ``lax.cond``
-  rather than compiled at another length). ``thin == 1`` has its own one-step path;
-  all ``thin > 1`` share one compilation.
+  warm-up schedule is traced, and the draws of a last, partial chunk past the end are
+  skipped rather than compiled at another length: by ``lax.cond`` on CPU, by computing
+  and discarding them on accelerators, see :func:`ebm_ppl._platform.padding_mode`).
+  ``thin == 1`` has its own one-step path; all ``thin > 1`` share one compilation.
 * Where the chains live (devices, processes) is :mod:`ebm_ppl.sampling.distributed`'s
   business: the driver only places the set-up chains and gathers each chunk's draws.
 """
@@ -28,6 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ebm_ppl import adaptation
+from ebm_ppl._platform import padding_mode
 from ebm_ppl._types import Array, ArrayTree, PRNGKey
 from ebm_ppl.adaptation import AdaptationState
 from ebm_ppl.kernels.base import Kernel
@@ -131,7 +133,7 @@ def _transitions(kernels, pot, states, key, base_step, thin, num_chains):
     return jax.lax.fori_loop(0, thin, body, (states, zeros))
 
 
-@partial(jax.jit, static_argnames=("chunk_size", "scheme"))
+@partial(jax.jit, static_argnames=("chunk_size", "scheme", "padding"))
 def _run_chunk(
     kernels: Kernel,
     pot: Potential,
@@ -144,13 +146,16 @@ def _run_chunk(
     *,
     chunk_size: int,
     scheme: str,
+    padding: str = "cond",
 ):
     """Run ``chunk_size`` draws (``thin`` kernel steps each) of all chains.
 
     ``scheme`` is :data:`SAMPLE` (no adaptation) or the warm-up scheme of the kernel.
     ``thin=None`` means one step per draw (no inner loop); any other value is traced, so
     all thinning factors > 1 share one compilation. Draws with index ``>= num_valid``
-    (the padding of a last, partial chunk) are skipped by ``lax.cond``.
+    (the padding of a last, partial chunk) leave the carry unchanged: skipped by
+    ``lax.cond`` (``padding="cond"``) or computed and discarded (``"select"``; see
+    :func:`ebm_ppl._platform.padding_mode`); their outputs are never read.
     """
     num_chains = jax.tree.leaves(states)[0].shape[0]
 
@@ -167,7 +172,14 @@ def _run_chunk(
             )
         return (new_states, new_kernels, new_warmup), out
 
+    def select(carry, index):
+        new_carry, out = advance(carry, index)
+        valid = index < num_valid
+        return jax.tree.map(lambda new, old: jnp.where(valid, new, old), new_carry, carry), out
+
     def draw(carry, index):
+        if padding == "select":
+            return select(carry, index)
         out_struct = jax.eval_shape(advance, carry, index)[1]
 
         def skip(carry, index):  # padding draws of the last chunk: no compute
@@ -234,6 +246,7 @@ def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup
     chunk = phase.chunk_size
     num_chunks = math.ceil(phase.num_draws / chunk) if phase.num_draws else 0
     thin = None if phase.thin == 1 else jnp.asarray(phase.thin)
+    padding = padding_mode(jax.tree.leaves(states)[0].devices())
     host = _HostDraws(phase.num_draws) if phase.keep else None
     latest = kept = (states, kernels, warmup)
     done, interrupted, pending = 0, False, None
@@ -262,7 +275,7 @@ def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup
             *latest, draws = _run_chunk(
                 kernels, pot, states, warmup, phase.key,
                 phase.first_step + start * phase.thin, n_valid, thin,
-                chunk_size=chunk, scheme=phase.scheme,
+                chunk_size=chunk, scheme=phase.scheme, padding=padding,
             )
             if host is not None and postprocess is not None:
                 draws["position"] = postprocess(draws["position"])

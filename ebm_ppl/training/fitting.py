@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 from ebm_ppl._passed_checks import PassedChecks, abstract_signature
+from ebm_ppl._platform import padding_mode
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
 from ebm_ppl._validation import as_key, check_int
 from ebm_ppl.objectives.base import Objective
@@ -331,8 +332,10 @@ def fit(
 
     prepared = _prepare_data(data, batch_size)
     batch_size, init_data = prepared.batch_size, prepared.init_data
+    sharding = batch_sharding(devices, batch_size)
     config = ChunkConfig(energy_fn, objective, optimizer, batch_size,
-                         counts["steps_per_chunk"], batch_sharding(devices, batch_size))
+                         counts["steps_per_chunk"], sharding,
+                         padding_mode(None if sharding is None else sharding.mesh.devices.flat))
 
     keys = RootKeys.from_root(root_key)
     trainable = objective.to_trainable(jax.tree.map(jnp.asarray, params))

@@ -86,6 +86,9 @@ class ChunkConfig(NamedTuple):
     batch_size: int
     steps_per_chunk: int
     sharding: Any = None
+    #: How steps past the end are skipped: ``"cond"`` (CPU) or ``"select"``
+    #: (accelerators); :func:`ebm_ppl._platform.padding_mode`.
+    padding: str = "cond"
 
 
 class Controls(NamedTuple):
@@ -232,18 +235,24 @@ def run_chunk(state: FitState, source: Any, validation: Any, loss_key: PRNGKey,
     """``config.steps_per_chunk`` steps on the batches of ``source`` (an
     :class:`~ebm_ppl.training.data.ArraySource` or
     :class:`~ebm_ppl.training.data.StreamSource`); steps past the end of the run are
-    no-ops whose outputs are NaN. Also returns the new state's :class:`Status`."""
+    no-ops whose outputs are NaN (skipped by ``lax.cond``, or with
+    ``config.padding == "select"`` computed and discarded). Also returns the new state's
+    :class:`Status`."""
 
     def step(operands):
         return _train_step(*operands, validation, controls, config)
 
+    def skip(operands):
+        return operands[0], _filled(jax.eval_shape(step, operands)[1])
+
     def body(state, x):
         batch, ok = source.next_batch(x)
         key = jax.random.fold_in(loss_key, state.step)
-        return jax.lax.cond(
-            ok & is_active(state, controls), step,
-            lambda ops: (ops[0], _filled(jax.eval_shape(step, ops)[1])), (state, batch, key),
-        )
+        go = ok & is_active(state, controls)
+        if config.padding == "select":
+            (new, out), (_, nan) = step((state, batch, key)), skip((state, batch, key))
+            return jax.tree.map(lambda a, b: jnp.where(go, a, b), (new, out), (state, nan))
+        return jax.lax.cond(go, step, skip, (state, batch, key))
 
     state, out = jax.lax.scan(body, state, source.scan_inputs(),
                               length=config.steps_per_chunk)
