@@ -59,8 +59,8 @@ from _common import Timer, parse_args, save_json  # noqa: E402
 
 import ebm_ppl  # noqa: E402
 from ebm_ppl.cli import build_parser  # noqa: E402
-from ebm_ppl.cli.commands import make_objective as cli_make_objective  # noqa: E402
 from ebm_ppl.cli.commands import draw_annealed, make_optimizer, noise_levels  # noqa: E402
+from ebm_ppl.cli.commands import make_objective as cli_make_objective  # noqa: E402
 from ebm_ppl.cli.commands import train as cli_train  # noqa: E402
 
 NAME = "09_objective_table"
