@@ -137,3 +137,16 @@ def correlated_gaussian_draws(rng_key, mu, cov, n: int) -> jax.Array:
     chol = jnp.linalg.cholesky(jnp.asarray(cov, jnp.float32))
     z = jax.random.normal(rng_key, (n, len(mu)))
     return jnp.asarray(mu, jnp.float32) + z @ chol.T
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``ebm_ppl.cli.main(argv)`` in-process: (exit code, stdout, stderr); argparse exits
+    count too."""
+    from ebm_ppl.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -10,6 +10,7 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import run_cli
 
 from ebm_ppl.cli import main
 from ebm_ppl.cli.parser import KERNELS, OBJECTIVES
@@ -19,14 +20,7 @@ TINY_TRAIN = ["--n", "64", "--steps", "3", "--hidden", "8", "--batch-size", "32"
 TINY_SAMPLE = ["--samples", "20", "--warmup", "10", "--chains", "2", "--quiet"]
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``main(argv)`` in-process: (exit code, stdout, stderr); argparse exits count too."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 @pytest.fixture(scope="module")

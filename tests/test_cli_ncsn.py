@@ -10,6 +10,7 @@ import arviz as az
 import jax
 import numpy as np
 import pytest
+from conftest import run_cli
 
 import ebm_ppl
 from ebm_ppl.cli import main
@@ -19,13 +20,7 @@ TINY = ["--n", "64", "--steps", "3", "--hidden", "8", "--batch-size", "32", "--q
 LEVELS = ["--levels", "4", "--sigma-max", "1.5", "--sigma-min", "0.05"]
 
 
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 @pytest.fixture(scope="module")
