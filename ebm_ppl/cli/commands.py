@@ -190,7 +190,7 @@ def draw_annealed(pot: Potential, levels: tuple[float, ...], *, num_chains: int,
                              seed=seed + 1, num_chains=num_chains)
 
 
-def _anneal(args: argparse.Namespace, pot: Potential,
+def _sample_annealed(args: argparse.Namespace, pot: Potential,
             levels: tuple[float, ...]) -> arviz.InferenceData:
     """``--kernel anneal``, after refusing the MCMC options it does not use."""
     unused = [f"--{name.replace('_', '-')}" for name, default in SAMPLE_DEFAULTS.items()
@@ -215,7 +215,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     writable_folder(out.parent, "output folder")
     if kernel == "anneal":
-        idata = _anneal(args, pot, levels)
+        idata = _sample_annealed(args, pot, levels)
     else:
         if levels:
             print(f"note: --kernel {kernel} samples the model's smallest noise level only "

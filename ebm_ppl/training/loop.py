@@ -250,8 +250,9 @@ def run_chunk(state: FitState, source: Any, validation: Any, loss_key: PRNGKey,
         key = jax.random.fold_in(loss_key, state.step)
         go = ok & is_active(state, controls)
         if config.padding == "select":
-            (new, out), (_, nan) = step((state, batch, key)), skip((state, batch, key))
-            return jax.tree.map(lambda a, b: jnp.where(go, a, b), (new, out), (state, nan))
+            new, out = step((state, batch, key))
+            return jax.tree.map(lambda a, b: jnp.where(go, a, b), (new, out),
+                                (state, _filled(out)))
         return jax.lax.cond(go, step, skip, (state, batch, key))
 
     state, out = jax.lax.scan(body, state, source.scan_inputs(),
