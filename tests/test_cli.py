@@ -72,6 +72,7 @@ def _option_entries(help_text: str) -> dict[str, str]:
                    "--schedule": "cosine", "--batch-size": "256",
                    "--activation": "swish", "--quadratic": "0.1", "--sigma": "0.2",
                    "--hidden": "64 64; ncsn 128 128", "--cd-steps": "20", "--levels": "10",
+                   "--cd-kernel": "mala", "--cd-step-size": "0.01",
                    "--sigma-max": "1.0", "--sigma-min": "0.02"}),
         ("sample", {"--chains": "4", "--warmup": "500", "--step-size": "0.01",
                     "--kernel": "auto", "--samples": "1000", "--thin": "1",
@@ -108,6 +109,36 @@ def test_sigma_is_the_data_noise_of_sm_and_ssm(name, sigma):
     want = float(factory(sigma=float(sigma)).loss(1.0, data, jax.random.key(1), energy)[0])
     assert got[0] == want
     assert (got[0] == got[1]) == (sigma == "0" and name == "sm")
+
+
+@pytest.mark.parametrize("kernel", ["mala", "ula"])
+def test_cd_kernel_reaches_the_objective_and_the_metadata(kernel):
+    """``--cd-kernel`` picks the kernel of CD's persistent chains (default mala, whose
+    negatives follow the model), with ``--cd-step-size``, and the model folder records it."""
+    import jax
+    import jax.numpy as jnp
+
+    from ebm_ppl.cli.commands import make_objective, model_metadata
+    from ebm_ppl.cli.parser import build_parser
+    from ebm_ppl.kernels import mala, ula
+    from ebm_ppl.objectives import contrastive_divergence
+
+    extra = [] if kernel == "mala" else ["--cd-kernel", "ula"]
+    args = build_parser().parse_args(["train", "--data", "two_moons", "--objective", "cd",
+                                      "--cd-steps", "3", "--cd-step-size", "0.05", *extra])
+    built = make_objective(args)
+    factory = {"mala": mala, "ula": ula}[kernel]
+    want_objective = contrastive_divergence(factory(0.05), num_steps=3, persistent=True,
+                                            energy_regularization=0.1)
+    energy = lambda p, x: 0.5 * p * jnp.sum(x**2)  # noqa: E731
+    data = jax.random.normal(jax.random.key(0), (64, 2))
+    got, want = (
+        float(o.loss(1.0, data, jax.random.key(1), energy,
+                     o.init(jax.random.key(2), 1.0, data))[1][0]["acceptance_rate"])
+        for o in (built, want_objective))
+    assert got == want
+    assert (got < 1.0) == (kernel == "mala")  # ULA accepts every finite step
+    assert model_metadata(args, "two_moons")["cd_kernel"] == kernel
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "constant"])

@@ -66,7 +66,8 @@ def make_objective(args: argparse.Namespace) -> Objective:
     if args.objective == "ncsn":
         return denoising_score_matching(noise_levels(args), noise_conditional=True)
     if args.objective == "cd":
-        return contrastive_divergence(ula(args.cd_step_size), num_steps=args.cd_steps,
+        kernel = {"mala": mala, "ula": ula}[args.cd_kernel](args.cd_step_size)
+        return contrastive_divergence(kernel, num_steps=args.cd_steps,
                                       persistent=True,
                                       energy_regularization=args.cd_regularization)
     if args.objective == "dsm" and args.sigma == 0:
@@ -145,7 +146,8 @@ def model_metadata(args: argparse.Namespace, data_name: str) -> dict[str, Any]:
     if args.objective in ("sm", "ssm", "dsm"):
         options = {"sigma": args.sigma}
     elif args.objective == "cd":
-        options = {"cd_steps": args.cd_steps, "cd_step_size": args.cd_step_size,
+        options = {"cd_kernel": args.cd_kernel, "cd_steps": args.cd_steps,
+                   "cd_step_size": args.cd_step_size,
                    "cd_regularization": args.cd_regularization}
     elif args.objective == "ncsn":  # 'ebm-ppl sample' anneals over these
         options = {"sigmas": list(noise_levels(args))}

@@ -153,10 +153,15 @@ def _add_training(p: argparse.ArgumentParser, objective: str, sigma: float = 0.2
                        help="ncsn: the largest noise level (about the data's spread)")
         g.add_argument("--sigma-min", type=positive_float, default=0.02,
                        help="ncsn: the smallest noise level (the detail the draws keep)")
+    g.add_argument("--cd-kernel", choices=("mala", "ula"), default="mala",
+                   help="kernel of CD's persistent chains: mala (exact: the negatives "
+                        "follow the model, as the draws of `ebm-ppl sample` do) or ula "
+                        "(no accept/reject: the model learns to fit the data through "
+                        "ULA's biased law)")
     g.add_argument("--cd-steps", type=positive_int, default=20,
-                   help="Langevin steps per CD update")
+                   help="kernel steps per CD update")
     g.add_argument("--cd-step-size", type=positive_float, default=0.01,
-                   help="Langevin step size of CD")
+                   help="step size of CD's kernel")
     g.add_argument("--cd-regularization", type=nonnegative_float, default=0.1,
                    help="weight of CD's energy-magnitude penalty (0: plain likelihood "
                         "gradient)")
