@@ -228,6 +228,11 @@ def test_09_objective_table_full(tmp_path: Path) -> None:
     assert moons["cd"]["mmd2"] < moons["dsm"]["mmd2"] + 3e-3, (moons["cd"], moons["dsm"])
     assert moons["cd"]["mmd2_local"] < moons["dsm"]["mmd2_local"], moons["cd"]
     assert moons["cd"]["median_nn"] < 1.25 * moons["dsm"]["median_nn"], moons["cd"]
+    # "... at l/10 the best model there; as good as a second data sample at l/10 in two
+    # seeds of three"
+    for name in ("sm", "dsm", "ssm", "nce", "ncsn"):
+        assert moons["cd"]["mmd2_local"] < moons[name]["mmd2_local"], (name, moons[name])
+    assert sum(seed["cd"]["mmd_local_p_value"] > 0.05 for seed in moons["per_seed"]) >= 2
     # "exact SM and SSM had 0.023 and 0.025 on rings; with data noise sigma = 0.2 every
     # seed is <= 0.0034" (asserted with a margin for floating-point differences)
     for name in ("sm", "ssm"):
@@ -253,10 +258,14 @@ def test_09_objective_table_full(tmp_path: Path) -> None:
     assert rings["ncsn"]["mmd2_local"] < rings["kde"]["mmd2_local"], rings["ncsn"]
     for name in objectives:
         assert rings["ncsn"]["mmd2_local"] < rings[name]["mmd2_local"], (name, rings[name])
-    # "PCD draws sharp rings (NN distance < 2x the data's) with the wrong mass: MMD² at l
-    # more than 10x the Gaussian fit's"
-    assert rings["cd"]["median_nn"] < 2 * rings["held-out"]["median_nn"], rings["cd"]
-    assert rings["cd"]["mmd2"] > 10 * rings["gaussian"]["mmd2"], rings["cd"]
+    # "PCD with MALA negatives draws the four rings with the right mass but wider than the
+    # data": MMD² at l below the KDE's and the Gaussian fit's, the MMD test at l accepts two
+    # seeds of three, at l/10 below the KDE, NN distance more than 2x the data's (so ncsn
+    # is the one model with sharp rings)
+    assert rings["cd"]["mmd2"] < min(rings["kde"]["mmd2"], rings["gaussian"]["mmd2"])
+    assert sum(seed["cd"]["mmd_p_value"] > 0.05 for seed in rings["per_seed"]) >= 2
+    assert rings["cd"]["mmd2_local"] < rings["kde"]["mmd2_local"], rings["cd"]
+    assert rings["cd"]["median_nn"] > 2 * rings["held-out"]["median_nn"], rings["cd"]
     for name in ("sm", "dsm", "ssm"):
         # "the score objectives beat a Scott-bandwidth KDE at l/10 ... and a Gaussian fit
         # by 2.5-6.3x" (asserted: KDE on two moons, 2x the Gaussian fit on rings)
