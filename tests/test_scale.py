@@ -254,3 +254,12 @@ def test_multi_host_recipe_joins_independent_chains():
     x = joined.posterior["x"].values
     assert x.shape == (4, 30, 2)
     assert not np.array_equal(x[0], x[2])  # the hosts' chains are different
+
+
+def test_progress_bar_rate_is_the_mean_of_the_valid_draws_of_chain_first_chunks():
+    """The driver's chunks come back chain first; the bar's acceptance rate averages the
+    first ``num_valid`` draws of every chain (not the first chains)."""
+    from ebm_ppl.sampling.distributed import local_mean
+
+    rates = jnp.asarray(np.arange(12.0).reshape(3, 4))  # (chain, draw)
+    assert local_mean(rates, 2) == np.mean([0, 1, 4, 5, 8, 9])

@@ -159,15 +159,17 @@ def gather(tree: Any) -> Any:
 
 
 def local_mean(array: jax.Array, num_valid: int) -> float:
-    """Mean of ``array[:num_valid]`` over the chains this process holds (no communication).
+    """Mean of the first ``num_valid`` draws of a chain-first ``(chain, draw)`` array over
+    the chains this process holds (no communication).
 
     For display only (the progress bar's acceptance rate): unlike :func:`gather` it is not
     a collective, so one process may call it while the others do not (a bar on process 0
     alone). On a single process it is the mean over all chains.
     """
     if array.is_fully_addressable:
-        return float(np.mean(np.asarray(array)[:num_valid]))
-    parts = [np.asarray(shard.data)[:num_valid].ravel() for shard in array.addressable_shards]
+        return float(np.mean(np.asarray(array)[:, :num_valid]))
+    parts = [np.asarray(shard.data)[:, :num_valid].ravel()
+             for shard in array.addressable_shards]
     return float(np.mean(np.concatenate(parts)))
 
 

@@ -148,7 +148,8 @@ def _run_chunk(
     scheme: str,
     padding: str = "cond",
 ):
-    """Run ``chunk_size`` draws (``thin`` kernel steps each) of all chains.
+    """Run ``chunk_size`` draws (``thin`` kernel steps each) of all chains; the draws
+    come back chain first, ``(chain, draw, ...)``.
 
     ``scheme`` is :data:`SAMPLE` (no adaptation) or the warm-up scheme of the kernel.
     ``thin=None`` means one step per draw (no inner loop); any other value is traced, so
@@ -188,7 +189,9 @@ def _run_chunk(
         return jax.lax.cond(index < num_valid, advance, skip, carry, index)
 
     carry, draws = jax.lax.scan(draw, (states, kernels, warmup), jnp.arange(chunk_size))
-    return (*carry, draws)
+    # chain first, as ArviZ stores them: moving the axis here is one fused device op, on
+    # the host it is a strided copy (1.2 against 0.07 ms for 100 draws of 1000 2-D chains)
+    return (*carry, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), draws))
 
 
 class Phase:
@@ -203,7 +206,7 @@ class Phase:
 
 class _HostDraws:
     """The kept draws of one phase on the host, chain first: ``(chain, draw, ...)`` arrays
-    allocated at the first chunk and filled in place (one transposing copy per chunk, no
+    allocated at the first chunk and filled in place (one copy per chunk, no
     concatenation afterwards)."""
 
     def __init__(self, num_draws: int) -> None:
@@ -212,15 +215,15 @@ class _HostDraws:
         self.treedef: Any = None
 
     def store(self, chunk: Any, start: int, num_valid: int) -> None:
-        """Copy the first ``num_valid`` draws of a ``(draw, chain, ...)`` chunk (all
+        """Copy the first ``num_valid`` draws of a ``(chain, draw, ...)`` chunk (all
         processes' chains: :func:`~ebm_ppl.sampling.distributed.gather`) to draws
         ``start:start + num_valid``. Idempotent, so a chunk may be stored twice."""
         leaves, self.treedef = jax.tree.flatten(gather(chunk))
         if self.buffers is None:
-            self.buffers = [np.empty((leaf.shape[1], self.num_draws, *leaf.shape[2:]),
+            self.buffers = [np.empty((leaf.shape[0], self.num_draws, *leaf.shape[2:]),
                                      leaf.dtype) for leaf in leaves]
         for buffer, leaf in zip(self.buffers, leaves):
-            buffer[:, start:start + num_valid] = np.swapaxes(leaf[:num_valid], 0, 1)
+            buffer[:, start:start + num_valid] = leaf[:, :num_valid]
 
     def result(self, done: int) -> dict[str, Any] | None:
         """The ``done`` first draws as the chunk's pytree of arrays (None if none)."""

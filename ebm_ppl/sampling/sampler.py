@@ -228,7 +228,7 @@ def _first(tree: ArrayTree) -> ArrayTree:
 
 @jax.jit
 def _constrain_draws(pot: Potential, positions: ArrayTree) -> dict[str, Array]:
-    """Map ``(draw, chain, ...)`` unconstrained positions to the model's sites."""
+    """Map ``(chain, draw, ...)`` unconstrained positions to the model's sites."""
     return jax.vmap(jax.vmap(pot.constrain))(positions)
 
 
