@@ -313,6 +313,16 @@ def test_seed_of_wrong_type_raises_type_error():
         ebm_ppl.sample(GAUSSIAN, kernels.mala(0.1), jnp.zeros(2), progress=False, seed="zero")
 
 
+@pytest.mark.parametrize("seed", [0, 12345, 2**31 - 1, 2**31, 2**40, np.int64(7)])
+def test_integer_seed_is_jax_random_key_of_it(seed):
+    """``as_key`` (compiled for int32 seeds, eager beyond) gives ``jax.random.key(seed)``."""
+    from ebm_ppl._validation import as_key
+
+    got, want = as_key(seed), jax.random.key(int(seed))
+    assert np.array_equal(jax.random.key_data(got), jax.random.key_data(want))
+    assert jax.random.key_impl(got) == jax.random.key_impl(want)
+
+
 def test_init_none_for_energy_raises():
     """An energy has no prior to draw initial positions from."""
     with pytest.raises(ValueError, match="init is required for a potential built from an energy"):
