@@ -7,7 +7,11 @@ from collections.abc import Iterable
 
 import jax
 
-__all__ = ["padding_mode"]
+__all__ = ["MAX_PADDING_FRACTION", "fit_padding_mode", "padding_mode"]
+
+#: Largest share of a CPU ``fit``'s steps that its last chunk may compute and discard
+#: (:func:`fit_padding_mode`).
+MAX_PADDING_FRACTION = 0.05
 
 
 def padding_mode(devices: Iterable[jax.Device] | None = None) -> str:
@@ -26,3 +30,23 @@ def padding_mode(devices: Iterable[jax.Device] | None = None) -> str:
     """
     platforms = {d.platform for d in (jax.devices() if devices is None else devices)}
     return "cond" if platforms == {"cpu"} else "select"
+
+
+def fit_padding_mode(devices: Iterable[jax.Device] | None, num_steps: int,
+                     steps_per_chunk: int) -> str:
+    """:func:`padding_mode` for a ``fit`` of ``num_steps`` steps in chunks of
+    ``steps_per_chunk``.
+
+    On CPU a ``lax.cond`` around an optimizer step costs time even when no step is
+    skipped (XLA compiles the step as a separate branch): a sliced-score-matching step
+    of the benchmark MLP took 3.1–3.3 ms under the cond against 2.2–2.8 ms computed
+    unconditionally (the hand-written scan loop: 2.6 ms; ``benchmarks/README.md``), and
+    no objective was slower without it. So CPU runs use ``"select"`` too when the last
+    chunk's padding is at most :data:`MAX_PADDING_FRACTION` of the run (any run whose
+    length is a multiple of the chunk, e.g. the CLI's 2000 steps), and keep the cond for
+    short runs, where the padding would dominate.
+    """
+    mode = padding_mode(devices)
+    if mode == "cond" and (-num_steps) % steps_per_chunk <= MAX_PADDING_FRACTION * num_steps:
+        return "select"
+    return mode

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import ebm_ppl
-from ebm_ppl._platform import padding_mode
+from ebm_ppl._platform import fit_padding_mode, padding_mode
 from ebm_ppl.sampling import driver
 from ebm_ppl.training import fitting
 
@@ -29,6 +29,12 @@ def test_cpu_uses_cond_and_accelerators_select():
         platform = "gpu"
 
     assert padding_mode([FakeGPU()]) == "select"
+    # fit on CPU computes and discards too when the last chunk's padding is <= 5 % of
+    # the run (no cond around the step: faster on CPU as well), else keeps the cond
+    assert fit_padding_mode(None, 2000, 50) == "select"
+    assert fit_padding_mode(None, 1010, 50) == "select"  # 40 padding steps <= 50.5
+    assert fit_padding_mode(None, 73, 50) == "cond"
+    assert fit_padding_mode([FakeGPU()], 73, 50) == "select"
 
 
 @pytest.mark.parametrize("kernel, options", [
@@ -68,8 +74,8 @@ def test_fit_is_equal_up_to_rounding(monkeypatch):
                            validation_data=3 * data[:50] + 4, validate_every=10,
                            patience=patience)
 
-    cond = [run(1)]
-    monkeypatch.setattr(fitting, "padding_mode", lambda devices=None: "select")
+    cond = [run(1)]  # 27 padding steps of 73: the cond on CPU
+    monkeypatch.setattr(fitting, "fit_padding_mode", lambda *args: "select")
     select = [run(1)]
     for a, b in zip(cond, select, strict=True):
         assert a.steps == b.steps and a.stopped_early == b.stopped_early

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from ebm_ppl._passed_checks import PassedChecks, abstract_signature
-from ebm_ppl._platform import padding_mode
+from ebm_ppl._platform import fit_padding_mode
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
 from ebm_ppl._validation import as_key, check_int
 from ebm_ppl.objectives.base import Objective
@@ -335,7 +335,8 @@ def fit(
     sharding = batch_sharding(devices, batch_size)
     config = ChunkConfig(energy_fn, objective, optimizer, batch_size,
                          counts["steps_per_chunk"], sharding,
-                         padding_mode(None if sharding is None else sharding.mesh.devices.flat))
+                         fit_padding_mode(None if sharding is None else sharding.mesh.devices.flat,
+                                          num_steps, counts["steps_per_chunk"]))
 
     keys = RootKeys.from_root(root_key)
     trainable = objective.to_trainable(jax.tree.map(jnp.asarray, params))
@@ -360,9 +361,9 @@ def fit(
     if validation_data is not None:
         validation = (validation_batches(validation_data, batch_size, init_data.shape[1:]),
                       keys.validation)
-    controls = Controls(*(jnp.asarray(v, jnp.int32) for v in (
+    controls = Controls(*jax.device_put([np.int32(v) for v in (  # one transfer
         num_steps, counts["max_bad_steps"], counts["validate_every"],
-        _NO_PATIENCE if patience is None else patience)))
+        _NO_PATIENCE if patience is None else patience)]))
     place = lambda tree: replicate(tree, config.sharding)  # noqa: E731
     run = drive(
         place(state), _sources(prepared, keys.shuffle, config),

@@ -168,9 +168,11 @@ def _held_out(state: FitState, validation, controls: Controls, config: ChunkConf
 
 
 def _train_step(state: FitState, batch: Array, key: PRNGKey, validation, controls: Controls,
-                config: ChunkConfig) -> tuple[FitState, dict[str, Array]]:
+                config: ChunkConfig, go: Array | None = None) -> tuple[FitState, dict[str, Array]]:
     """One optax step; skipped (state kept) when the loss, gradient or update is not
-    finite. With held-out data the parameters are first evaluated (:func:`_held_out`)."""
+    finite. With held-out data the parameters are first evaluated (:func:`_held_out`).
+    ``go`` (the select padding mode): False makes the whole step a no-op, in the same
+    ``where`` over the parameters and optimizer state as the finiteness guard."""
     held_out, best, since = _held_out(state, validation, controls, config)
     grad_fn = jax.value_and_grad(config.objective.loss, has_aux=True)
     (value, (metrics, objective_state)), grads = grad_fn(
@@ -179,9 +181,10 @@ def _train_step(state: FitState, batch: Array, key: PRNGKey, validation, control
     updates, opt_state = config.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     good = jnp.isfinite(value) & tree_all_finite(grads) & tree_all_finite(params)
+    take = good if go is None else good & go
 
     def keep(new, old):
-        return jax.tree.map(lambda a, b: jnp.where(good, a, b), new, old)
+        return jax.tree.map(lambda a, b: jnp.where(take, a, b), new, old)
 
     new_state = FitState(
         params=keep(params, state.params),
@@ -195,6 +198,11 @@ def _train_step(state: FitState, batch: Array, key: PRNGKey, validation, control
         best_val_loss=best,
         evals_since_best=since,
     )
+    if go is not None:  # the counters of a padding step: unchanged
+        counters = ("step", "bad_count", "first_bad_step", "best_val_loss", "evals_since_best")
+        new_state = new_state._replace(**{
+            name: jnp.where(go, getattr(new_state, name), getattr(state, name))
+            for name in counters})
     float_dtype = jnp.result_type(float)
     out = {
         "loss": value.astype(float_dtype),
@@ -249,10 +257,9 @@ def run_chunk(state: FitState, source: Any, validation: Any, loss_key: PRNGKey,
         batch, ok = source.next_batch(x)
         key = jax.random.fold_in(loss_key, state.step)
         go = ok & is_active(state, controls)
-        if config.padding == "select":
-            new, out = step((state, batch, key))
-            return jax.tree.map(lambda a, b: jnp.where(go, a, b), (new, out),
-                                (state, _filled(out)))
+        if config.padding == "select":  # the state is kept inside the step (one where)
+            new, out = _train_step(state, batch, key, validation, controls, config, go)
+            return new, jax.tree.map(lambda a, b: jnp.where(go, a, b), out, _filled(out))
         return jax.lax.cond(go, step, skip, (state, batch, key))
 
     state, out = jax.lax.scan(body, state, source.scan_inputs(),
