@@ -38,12 +38,12 @@ def fit_padding_mode(devices: Iterable[jax.Device] | None, num_steps: int,
     ``steps_per_chunk``.
 
     On CPU a ``lax.cond`` around an optimizer step costs time even when no step is
-    skipped (XLA compiles the step as a separate branch): a sliced-score-matching step
-    of the benchmark MLP took 3.1–3.3 ms under the cond against 2.2–2.8 ms computed
-    unconditionally (the hand-written scan loop: 2.6 ms; ``benchmarks/README.md``), and
-    no objective was slower without it. So CPU runs use ``"select"`` too when the last
-    chunk's padding is at most :data:`MAX_PADDING_FRACTION` of the run (any run whose
-    length is a multiple of the chunk, e.g. the CLI's 2000 steps), and keep the cond for
+    skipped (XLA compiles the step as a separate branch): ``fit`` / hand-written scan loop
+    was 1.01–1.10 under the cond and 0.99–1.06 without it across the objectives of
+    ``benchmarks/fit_padding.py``, sliced score matching gaining most, and no objective
+    was slower. So CPU runs use ``"select"`` too when the last chunk's padding is at most
+    :data:`MAX_PADDING_FRACTION` of the run (any run whose length is a multiple of the
+    chunk, e.g. the CLI's 2000 steps), and keep the cond for
     short runs, where the padding would dominate.
     """
     mode = padding_mode(devices)
