@@ -43,8 +43,8 @@ def fit_padding_mode(devices: Iterable[jax.Device] | None, num_steps: int,
     ``benchmarks/fit_padding.py``, sliced score matching gaining most, and no objective
     was slower. So CPU runs use ``"select"`` too when the last chunk's padding is at most
     :data:`MAX_PADDING_FRACTION` of the run (any run whose length is a multiple of the
-    chunk, e.g. the CLI's 2000 steps), and keep the cond for
-    short runs, where the padding would dominate.
+    chunk, e.g. the CLI's 2000 steps), and keep the cond for short runs, where the
+    padding would dominate.
     """
     mode = padding_mode(devices)
     if mode == "cond" and (-num_steps) % steps_per_chunk <= MAX_PADDING_FRACTION * num_steps:

@@ -66,8 +66,8 @@ def make_objective(args: argparse.Namespace) -> Objective:
     if args.objective == "ncsn":
         return denoising_score_matching(noise_levels(args), noise_conditional=True)
     if args.objective == "cd":
-        kernel = {"mala": mala, "ula": ula}[args.cd_kernel](args.cd_step_size)
-        return contrastive_divergence(kernel, num_steps=args.cd_steps,
+        return contrastive_divergence(make_kernel(args.cd_kernel, args.cd_step_size),
+                                      num_steps=args.cd_steps,
                                       persistent=True,
                                       energy_regularization=args.cd_regularization)
     if args.objective == "dsm" and args.sigma == 0:
@@ -193,7 +193,7 @@ def draw_annealed(pot: Potential, levels: tuple[float, ...], *, num_chains: int,
 
 
 def _sample_annealed(args: argparse.Namespace, pot: Potential,
-            levels: tuple[float, ...]) -> arviz.InferenceData:
+                     levels: tuple[float, ...]) -> arviz.InferenceData:
     """``--kernel anneal``, after refusing the MCMC options it does not use."""
     unused = [f"--{name.replace('_', '-')}" for name, default in SAMPLE_DEFAULTS.items()
               if getattr(args, name) != default]

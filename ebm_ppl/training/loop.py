@@ -86,8 +86,8 @@ class ChunkConfig(NamedTuple):
     batch_size: int
     steps_per_chunk: int
     sharding: Any = None
-    #: How steps past the end are skipped: ``"cond"`` (CPU) or ``"select"``
-    #: (accelerators); :func:`ebm_ppl._platform.padding_mode`.
+    #: How steps past the end are skipped: ``"cond"`` or ``"select"``
+    #: (:func:`ebm_ppl._platform.fit_padding_mode`).
     padding: str = "cond"
 
 
