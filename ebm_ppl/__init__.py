@@ -3,49 +3,77 @@
 Energies become potentials (:class:`Potential`), are sampled with :mod:`ebm_ppl.kernels`
 through :func:`sample` into ArviZ, trained with :mod:`ebm_ppl.objectives` through
 :func:`fit`, and checked with :mod:`ebm_ppl.diagnostics` and :func:`report`.
+
+The package root imports its parts on first use (PEP 562 ``__getattr__``), so
+``import ebm_ppl`` and ``ebm-ppl --help`` do not pay for JAX, NumPyro, ArviZ and
+matplotlib until a name that needs them is touched: ``ebm_ppl.sample`` imports the
+sampling stack, ``ebm_ppl.report`` the reporting stack. Every public name below behaves
+as if imported eagerly (``from ebm_ppl import sample``, ``ebm_ppl.kernels.mala``,
+``dir(ebm_ppl)``).
 """
 
-from ebm_ppl import datasets, diagnostics, kernels, nn, numpyro, objectives  # noqa: E402
-from ebm_ppl._version import __version__  # noqa: E402
-from ebm_ppl.errors import (  # noqa: E402
-    CheckpointError,
-    FitDivergenceError,
-    ImproperTargetWarning,
-    IntractableNormaliserError,
-    SamplingWarning,
-    StepSizeWarning,
-)
-from ebm_ppl.inference_data import concat_draws  # noqa: E402
-from ebm_ppl.model_io import load, save  # noqa: E402
-from ebm_ppl.numpyro.groups import add_posterior_predictive  # noqa: E402
-from ebm_ppl.numpyro.prior import sample_prior  # noqa: E402
-from ebm_ppl.potential import Potential  # noqa: E402
-from ebm_ppl.reporting import report  # noqa: E402
-from ebm_ppl.sampling import sample  # noqa: E402
-from ebm_ppl.training import FitResult, fit  # noqa: E402
+from __future__ import annotations
 
-__all__ = [
-    "CheckpointError",
-    "FitDivergenceError",
-    "ImproperTargetWarning",
-    "IntractableNormaliserError",
-    "SamplingWarning",
-    "StepSizeWarning",
-    "add_posterior_predictive",
-    "FitResult",
-    "Potential",
-    "concat_draws",
-    "datasets",
-    "diagnostics",
-    "fit",
-    "kernels",
-    "load",
-    "nn",
-    "numpyro",
-    "objectives",
-    "report",
-    "sample",
-    "sample_prior",
-    "save",
-    "__version__",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ebm_ppl._version import __version__
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ebm_ppl import datasets, diagnostics, kernels, nn, numpyro, objectives
+    from ebm_ppl.errors import (
+        CheckpointError,
+        FitDivergenceError,
+        ImproperTargetWarning,
+        IntractableNormaliserError,
+        SamplingWarning,
+        StepSizeWarning,
+    )
+    from ebm_ppl.inference_data import concat_draws
+    from ebm_ppl.model_io import load, save
+    from ebm_ppl.numpyro.groups import add_posterior_predictive
+    from ebm_ppl.numpyro.prior import sample_prior
+    from ebm_ppl.potential import Potential
+    from ebm_ppl.reporting import report
+    from ebm_ppl.sampling import sample
+    from ebm_ppl.training import FitResult, fit
+
+#: Public subpackages, imported on first attribute access.
+_SUBPACKAGES = ("datasets", "diagnostics", "kernels", "nn", "numpyro", "objectives")
+
+#: Public name -> module that defines it.
+_NAMES = {
+    "CheckpointError": "ebm_ppl.errors",
+    "FitDivergenceError": "ebm_ppl.errors",
+    "ImproperTargetWarning": "ebm_ppl.errors",
+    "IntractableNormaliserError": "ebm_ppl.errors",
+    "SamplingWarning": "ebm_ppl.errors",
+    "StepSizeWarning": "ebm_ppl.errors",
+    "concat_draws": "ebm_ppl.inference_data",
+    "load": "ebm_ppl.model_io",
+    "save": "ebm_ppl.model_io",
+    "add_posterior_predictive": "ebm_ppl.numpyro.groups",
+    "sample_prior": "ebm_ppl.numpyro.prior",
+    "Potential": "ebm_ppl.potential",
+    "report": "ebm_ppl.reporting",
+    "sample": "ebm_ppl.sampling",
+    "FitResult": "ebm_ppl.training",
+    "fit": "ebm_ppl.training",
+}
+
+__all__ = sorted([*_NAMES, *_SUBPACKAGES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f"ebm_ppl.{name}")
+    elif name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'ebm_ppl' has no attribute {name!r}")
+    globals()[name] = value  # later accesses skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

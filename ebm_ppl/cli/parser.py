@@ -6,8 +6,7 @@ import argparse
 from functools import partial
 
 from ebm_ppl._version import __version__
-from ebm_ppl.datasets import DATASETS
-from ebm_ppl.nn import ACTIVATIONS
+from ebm_ppl._names import ACTIVATIONS, DATASETS
 
 __all__ = ["KERNELS", "OBJECTIVES", "SAMPLE_DEFAULTS", "SCHEDULES", "TRAIN_DEFAULTS",
            "build_parser"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ebm_ppl._names import DATASETS
 from ebm_ppl._validation import check_int
 from ebm_ppl.datasets.files import FILE_EXTENSIONS, load_array
 from ebm_ppl.datasets.scikit_learn import digits
@@ -23,15 +24,6 @@ from ebm_ppl.datasets.toy import (
 
 __all__ = ["DATASETS", "DEFAULT_N", "load"]
 
-#: Names accepted by :func:`load`.
-DATASETS: tuple[str, ...] = (
-    "two_moons",
-    "8gaussians",
-    "rings",
-    "checkerboard",
-    "swiss_roll",
-    "digits",
-)
 
 #: Number of points :func:`load` draws from a toy generator when ``n`` is not given.
 DEFAULT_N = 1000

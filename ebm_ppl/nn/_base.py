@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
 
+from ebm_ppl._names import ACTIVATIONS
 from ebm_ppl._types import Array, Params, PRNGKey
 from ebm_ppl._validation import as_key, check_int, check_nonnegative
 
@@ -25,8 +26,8 @@ _ACTIVATION_FNS: dict[str, Callable[[Array], Array]] = {
     "elu": jax.nn.elu,
 }
 
-#: Allowed activation names (smooth ones only; see the module docstring).
-ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATION_FNS)
+if tuple(_ACTIVATION_FNS) != ACTIVATIONS:  # one list of names, kept in ebm_ppl._names
+    raise ImportError("ebm_ppl._names.ACTIVATIONS and nn._base._ACTIVATION_FNS disagree")
 
 
 # ----------------------------------------------------------------------------- helpers

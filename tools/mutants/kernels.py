@@ -4,13 +4,258 @@ from tools.mutants.base import Mutant
 
 __all__ = ["MUTANTS"]
 
+_ULA = "ebm_ppl/kernels/ula.py"
+_MH = "ebm_ppl/kernels/mh.py"
+_BJ = "ebm_ppl/kernels/blackjax.py"
+_FB = "ebm_ppl/kernels/from_blackjax.py"
+_CHAINS = "ebm_ppl/kernels/chains.py"
+_ANNEALED = "ebm_ppl/sampling/annealed.py"
+
+_T_KERNELS = "tests/test_kernels.py"
+_T_ANNEALED = "tests/test_annealed_langevin.py"
+
 MUTANTS: list[Mutant] = [
+    # ------------------------------------------------------------------ ULA
     Mutant(
         name="kernels.ula_noise_variance",
-        path="ebm_ppl/kernels/ula.py",
+        path=_ULA,
         old="scale = jnp.sqrt(2.0 * step_size * temperature)",
         new="scale = jnp.sqrt(step_size * temperature)",
         why="ULA noise sqrt(h T) instead of sqrt(2 h T)",
-        tests=("tests/test_kernels.py",),
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.ula_temperature_ignored",
+        path=_ULA,
+        old="scale = jnp.sqrt(2.0 * step_size * temperature)",
+        new="scale = jnp.sqrt(2.0 * step_size)",
+        why="ULA temperature never reaches the noise",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.ula_drift_sign",
+        path=_ULA,
+        old="lambda x, g, z: x + step_size * g + scale * z",
+        new="lambda x, g, z: x - step_size * g + scale * z",
+        why="ULA drift down the log density (energy sign convention mixed up)",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.ula_half_drift",
+        path=_ULA,
+        old="lambda x, g, z: x + step_size * g + scale * z",
+        new="lambda x, g, z: x + 0.5 * step_size * g + scale * z",
+        why="ULA drift h/2 grad log p with noise sqrt(2h) (seed-002 convention mixed in)",
+        tests=(_T_KERNELS,),
+    ),
+    # ------------------------------------------------------------------ MH
+    Mutant(
+        name="kernels.mh_hastings_inverted",
+        path=_MH,
+        old=("+ proposal.log_prob_fn(state.position, new_position, proposal.params)\n"
+             "            - proposal.log_prob_fn(new_position, state.position, proposal.params)"),
+        new=("- proposal.log_prob_fn(state.position, new_position, proposal.params)\n"
+             "            + proposal.log_prob_fn(new_position, state.position, proposal.params)"),
+        why="Hastings factor q(x'|x)/q(x|x') instead of q(x|x')/q(x'|x)",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.mh_hastings_missing",
+        path=_MH,
+        old="+ proposal.log_prob_fn(state.position, new_position, proposal.params)",
+        new="+ proposal.log_prob_fn(new_position, state.position, proposal.params)",
+        why="reverse-move density with swapped arguments: the Hastings term cancels",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.independent_log_prob_at_old",
+        path=_MH,
+        old="return jnp.sum(distribution.log_prob(new))",
+        new="return jnp.sum(distribution.log_prob(old))",
+        why="independence proposal density evaluated at the current point, not the new one",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.mh_accept_comparison",
+        path=_MH,
+        old="jnp.result_type(log_ratio))) < log_ratio",
+        new="jnp.result_type(log_ratio))) > log_ratio",
+        why="MH accepts when log u > log ratio",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.mh_key_reuse",
+        path=_MH,
+        old="key_propose, key_accept = jax.random.split(rng_key)",
+        new="key_propose = key_accept = rng_key",
+        why="one key for the proposal noise and the accept uniform",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.mh_acceptance_rate_max",
+        path=_MH,
+        old="acceptance_rate = jnp.exp(jnp.minimum(log_ratio, 0.0))",
+        new="acceptance_rate = jnp.exp(jnp.maximum(log_ratio, 0.0))",
+        why="reported acceptance max(1, r) instead of min(1, r) (feeds scale adaptation)",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.random_walk_scale_squared",
+        path=_MH,
+        old='lambda x, z: x + params["scale"] * z',
+        new='lambda x, z: x + params["scale"] ** 2 * z',
+        why="random-walk proposal sd s^2 (scale read as a variance)",
+        tests=(_T_KERNELS,),
+    ),
+    # ------------------------------------------------------------------ MALA
+    Mutant(
+        name="kernels.mala_transition_energy_factor",
+        path=_BJ,
+        old="0.25 * (1.0 / step_size) * theta_dot",
+        new="0.5 * (1.0 / step_size) * theta_dot",
+        why="MALA reverse-move log density |.|^2/(2h) instead of /(4h)",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.mala_reverse_grad_at_old",
+        path=_BJ,
+        old="state.position, new_state.position, new_state.logdensity_grad,",
+        new="state.position, new_state.position, state.logdensity_grad,",
+        why="MALA reverse move drifts with the gradient at x instead of x'",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.pmala_dense_applies_mass",
+        path=_BJ,
+        old="return inverse_mass_matrix @ v",
+        new="return jnp.linalg.solve(inverse_mass_matrix, v)",
+        why="preconditioned MALA drift with M instead of M^-1 (dense)",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.pmala_diagonal_root",
+        path=_BJ,
+        old="root = jnp.sqrt(inverse_mass_matrix)",
+        new="root = inverse_mass_matrix",
+        why="preconditioned MALA noise C xi instead of C^1/2 xi (diagonal)",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.pmala_dense_root_transposed",
+        path=_BJ,
+        old="return root @ z",
+        new="return root.T @ z",
+        why="preconditioned MALA noise L^T xi instead of L xi (Cholesky transposed)",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.pmala_forward_term_sign",
+        path=_BJ,
+        old="+ 0.5 * jnp.sum(noise * noise)",
+        new="- 0.5 * jnp.sum(noise * noise)",
+        why="preconditioned MALA forward-move log density with the wrong sign",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.pmala_noise_sqrt_h",
+        path=_BJ,
+        old="jnp.sqrt(2 * step_size) * scale(noise)",
+        new="jnp.sqrt(step_size) * scale(noise)",
+        why="preconditioned MALA noise sqrt(h) instead of sqrt(2h)",
+        tests=(_T_KERNELS,),
+    ),
+    # ------------------------------------------------------------------ Barker
+    Mutant(
+        name="kernels.barker_diagonal_metric_not_inverted",
+        path=_BJ,
+        old="return 1.0 / inverse_mass_matrix",
+        new="return inverse_mass_matrix",
+        why="Barker given M^-1 where BlackJAX 1.7 reads M (diagonal)",
+        tests=(_T_KERNELS,),
+    ),
+    Mutant(
+        name="kernels.barker_dense_metric_not_inverted",
+        path=_BJ,
+        old="return jnp.linalg.inv(inverse_mass_matrix)",
+        new="return inverse_mass_matrix",
+        why="Barker given M^-1 where BlackJAX 1.7 reads M (dense)",
+        tests=(_T_KERNELS,),
+    ),
+    # ------------------------------------------------------------------ from_blackjax
+    Mutant(
+        name="kernels.from_blackjax_barker_metric",
+        path=_FB,
+        old="parameters[\"inverse_mass_matrix\"] = barker_metric_argument(\n"
+            "            parameters[\"inverse_mass_matrix\"])",
+        new="parameters[\"inverse_mass_matrix\"] = (\n"
+            "            parameters[\"inverse_mass_matrix\"])",
+        why="from_blackjax passes Barker's M^-1 unconverted",
+        tests=("tests/test_from_blackjax.py",),
+    ),
+    Mutant(
+        name="kernels.from_blackjax_undo_inverted",
+        path=_FB,
+        old="lambda new, old: jnp.where(ok, new, old), new_state, state)",
+        new="lambda new, old: jnp.where(ok, old, new), new_state, state)",
+        why="from_blackjax keeps the old state on a good step and the new on a bad one",
+        tests=("tests/test_from_blackjax.py",),
+    ),
+    # ------------------------------------------------------------------ chains
+    Mutant(
+        name="kernels.run_chains_shared_key",
+        path=_CHAINS,
+        old="step_keys = jax.random.split(step_keys, num_chains)",
+        new="step_keys = jnp.broadcast_to(step_keys, (num_chains,))",
+        why="every chain gets the step's key (chains from one start move together)",
+        tests=(_T_KERNELS,),
+    ),
+    # ------------------------------------------------------------------ annealed Langevin
+    Mutant(
+        name="kernels.annealed_step_sigma_not_squared",
+        path=_ANNEALED,
+        old="step_size=step_scale * sigma**2",
+        new="step_size=step_scale * sigma",
+        why="annealed Langevin step s sigma instead of s sigma^2",
+        tests=(_T_ANNEALED,),
+    ),
+    Mutant(
+        name="kernels.annealed_step_last_level",
+        path=_ANNEALED,
+        old="step_size=step_scale * sigma**2",
+        new="step_size=step_scale * sigmas[-1]**2",
+        why="annealed Langevin uses the last level's sigma for every level's step",
+        tests=(_T_ANNEALED,),
+    ),
+    Mutant(
+        name="kernels.annealed_step_ratio_inverted",
+        path=_ANNEALED,
+        old="step_size=step_scale * sigma**2",
+        new="step_size=step_scale * sigmas[-1]**4 / sigma**2",
+        why="NCSN rule eps sigma_i^2/sigma_L^2 written with the ratio inverted",
+        tests=(_T_ANNEALED,),
+    ),
+    Mutant(
+        name="kernels.annealed_levels_reversed",
+        path=_ANNEALED,
+        old="(init, zeros), (sigmas, keys))",
+        new="(init, zeros), (sigmas[::-1], keys))",
+        why="annealing from the smallest noise level up",
+        tests=(_T_ANNEALED,),
+    ),
+    Mutant(
+        name="kernels.annealed_level_key_reuse",
+        path=_ANNEALED,
+        old="jax.random.split(level_key, steps_per_level))",
+        new="jax.random.split(key, steps_per_level))",
+        why="every level reuses the top key: the same noise sequence at each level",
+        tests=(_T_ANNEALED,),
+    ),
+    Mutant(
+        name="kernels.annealed_energy_sign",
+        path=_ANNEALED,
+        old="lambda x: -energy_fn(params, x, sigma)",
+        new="lambda x: energy_fn(params, x, sigma)",
+        why="annealed Langevin climbs the energy (log density = +E)",
+        tests=(_T_ANNEALED,),
     ),
 ]

@@ -1,0 +1,131 @@
+"""``ebm_ppl.sample``'s chunk driver against an independent reference.
+
+The reference is a hand-written ``jax.lax.scan`` over the kernel's own ``init`` and
+``step`` with the documented key rule: the key of chain ``c`` at step ``s`` of a phase
+is ``split(fold_in(phase_key, s), num_chains)[c]``, the phase keys being
+``split(key(seed), 3) = (init, warm-up, sampling)``. Draw ``i`` of a run thinned by
+``thin`` is the state after step ``(i + 1) * thin - 1``; the stored statistics are the
+log density of that state, the mean acceptance rate and any divergence of its ``thin``
+steps. Chunking (``chunk_size``, a partial last chunk, both padding modes) must not
+change any of it, and ``resume`` continues the step count and the key stream.
+
+ULA on a Gaussian is a contraction, so rounding differences between the compiled
+programs stay at float32 rounding level (``rtol=1e-5``); every bug tested here (a key
+reused, a step skipped or repeated, a draw misplaced) moves draws by O(1).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ebm_ppl
+from ebm_ppl import kernels
+from ebm_ppl.sampling import driver
+
+PRECISION = jnp.array([1.0, 3.0])
+POT = ebm_ppl.Potential.from_energy(lambda x: 0.5 * jnp.sum(PRECISION * x**2))
+INIT = jnp.array([[2.0, -1.0], [0.5, 1.5], [-1.0, 0.0]])  # a batch: no jitter
+NUM_CHAINS = INIT.shape[0]
+TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+def _phase_key(seed: int, phase: int) -> jax.Array:
+    """``split(key(seed), 3)[phase]``: 0 init, 1 warm-up, 2 sampling."""
+    return jax.random.split(jax.random.key(seed), 3)[phase]
+
+
+def reference(kernel, positions, key, num_steps: int, first_step: int = 0):
+    """``num_steps`` steps of all chains by the documented key rule; the positions, log
+    densities and infos after every step, stacked chain first ``(chain, step, ...)``."""
+    logdensity_fn = POT.logdensity_fn
+    num_chains = positions.shape[0]
+
+    @jax.jit
+    def run(positions, key):
+        states = jax.vmap(lambda x: kernel.init(x, logdensity_fn))(positions)
+
+        def body(states, step):
+            keys = jax.random.split(jax.random.fold_in(key, step), num_chains)
+            states, info = jax.vmap(lambda k, s: kernel.step(k, s, logdensity_fn))(keys, states)
+            return states, (states.position, states.logdensity, info)
+
+        steps = first_step + jnp.arange(num_steps)
+        _, out = jax.lax.scan(body, states, steps)
+        return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), out)
+
+    return jax.tree.map(np.asarray, run(positions, key))
+
+
+def _sample(kernel, **kwargs):
+    options = dict(num_warmup=0, num_chains=NUM_CHAINS, seed=5, progress=False, adapt=False)
+    options.update(kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ebm_ppl.sample(POT, kernel, INIT if "resume" not in options else None,
+                              **options)
+
+
+def test_draws_are_the_reference_scan_with_the_documented_keys():
+    """25 ULA draws in chunks of 10 (a partial last chunk): positions and ``lp`` are
+    the states after steps 0..24 of the reference, chain first."""
+    kernel = kernels.ula(0.1)
+    idata = _sample(kernel, num_samples=25, chunk_size=10)
+    x, lp, _ = reference(kernel, INIT, _phase_key(5, 2), 25)
+    assert idata.posterior["x"].dims == ("chain", "draw", "x_dim_0")
+    np.testing.assert_allclose(idata.posterior["x"].values, x, **TOL)
+    np.testing.assert_allclose(idata.sample_stats["lp"].values, lp, **TOL)
+    # the reference can fail: one step later is another draw
+    assert not np.allclose(idata.posterior["x"].values[:, 1:], x[:, :-1], **TOL)
+
+
+def test_sampling_after_warmup_uses_the_sampling_key_from_step_zero():
+    """10 warm-up steps (ULA: no adaptation) run on the warm-up key, then the sampling
+    phase restarts the step count on its own key from the last warm-up state."""
+    kernel = kernels.ula(0.1)
+    idata = _sample(kernel, num_samples=12, num_warmup=10, chunk_size=8, save_warmup=True)
+    warm, _, _ = reference(kernel, INIT, _phase_key(5, 1), 10)
+    x, _, _ = reference(kernel, jnp.asarray(warm[:, -1]), _phase_key(5, 2), 12)
+    np.testing.assert_allclose(idata.warmup_posterior["x"].values, warm, **TOL)
+    np.testing.assert_allclose(idata.posterior["x"].values, x, **TOL)
+
+
+@pytest.mark.parametrize("thin, chunk_size", [(3, 4), (2, 100)])
+def test_thinned_draws_and_stats_are_blocks_of_the_reference(thin, chunk_size):
+    """MALA (accept/reject, so the acceptance rate varies) thinned over several chunks:
+    draw ``i`` is the state after step ``(i + 1) thin - 1``, its acceptance rate the
+    mean over the block and ``diverging`` any of the block."""
+    kernel = kernels.mala(0.9)
+    n = 11
+    idata = _sample(kernel, num_samples=n, thin=thin, chunk_size=chunk_size)
+    x, lp, info = reference(kernel, INIT, _phase_key(5, 2), n * thin)
+    last = slice(thin - 1, None, thin)
+    np.testing.assert_allclose(idata.posterior["x"].values, x[:, last], **TOL)
+    np.testing.assert_allclose(idata.sample_stats["lp"].values, lp[:, last], **TOL)
+    blocks = info.acceptance_rate.reshape(NUM_CHAINS, n, thin)
+    assert np.ptp(blocks) > 0.1  # the mean is exercised
+    np.testing.assert_allclose(idata.sample_stats["acceptance_rate"].values,
+                               blocks.mean(axis=2), **TOL)
+    np.testing.assert_array_equal(idata.sample_stats["diverging"].values,
+                                  info.is_divergent.reshape(NUM_CHAINS, n, thin).any(axis=2))
+
+
+@pytest.mark.parametrize("padding", ["cond", "select"])
+def test_resume_after_a_partial_chunk_continues_the_reference(padding, monkeypatch):
+    """25 draws thinned by 2 in chunks of 10 (the last chunk padded), then 9 more with
+    ``resume``: the continuation is steps 50..67 of the reference and
+    ``next_step`` counts kernel steps. ``"select"`` is the accelerators' padding mode,
+    forced on CPU."""
+    monkeypatch.setattr(driver, "padding_mode", lambda devices=None: padding)
+    kernel = kernels.ula(0.1)
+    first = _sample(kernel, num_samples=25, thin=2, chunk_size=10)
+    assert first.sampler_state.attrs["next_step"] == 50
+    rest = _sample(kernel, resume=first, num_samples=9, thin=2, chunk_size=10)
+    assert rest.sampler_state.attrs["next_step"] == 68
+    x, _, _ = reference(kernel, INIT, _phase_key(5, 2), 68)
+    np.testing.assert_allclose(first.posterior["x"].values, x[:, 1:50:2], **TOL)
+    np.testing.assert_allclose(rest.posterior["x"].values, x[:, 51::2], **TOL)
