@@ -46,6 +46,24 @@ def arr(value: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- 01
+def _ula_exact_step(tolerance: float) -> float:
+    """Largest η whose ULA law on example 01's H has relative variance bias ≤ ``tolerance``
+    in every coordinate (bisection; the bias grows with η)."""
+    h = np.array([[2.0, 0.8], [0.8, 1.0]])
+    lam, vec = np.linalg.eigh(h)
+    exact = np.diag(np.linalg.inv(h))
+
+    def worst_bias(eta: float) -> float:
+        law = (vec * (2.0 / (lam * (2.0 - eta * lam)))) @ vec.T
+        return float(np.max(np.abs(np.diag(law) / exact - 1.0)))
+
+    lo, hi = 0.0, 1.9 / lam.max()
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if worst_bias(mid) <= tolerance else (lo, mid)
+    return lo
+
+
 @pytest.mark.slow
 def test_01_ula_covariance_law(tmp_path: Path) -> None:
     r = run("01_ula_gaussian_bias", tmp_path)
@@ -59,11 +77,23 @@ def test_01_ula_covariance_law(tmp_path: Path) -> None:
     assert np.all(arr(r["max_abs_z_mala_exact"]) < z), r["max_abs_z_mala_exact"]
     # "At η = 0.778 the ULA correlation even changes sign" (exact Σ12 < 0)
     assert arr(r["cov_ula"])[-1, 1] > 0 > arr(r["cov_ula"])[0, 1]
-    # "diagnostics.ula_bias ... relative variance bias" matches the law's, and it suggests
-    # a smaller step size than the one diagnosed
-    bias = (arr(r["ula_bias_var_rel"]) - arr(r["law_var_rel"])) / arr(r["ula_bias_var_rel_mcse"])
+    # "diagnostics.ula_bias ... relative variance bias" matches the law's
+    b_hat, mcse = arr(r["ula_bias_var_rel"]), arr(r["ula_bias_var_rel_mcse"])
+    b_law = arr(r["law_var_rel"])
+    bias = (b_hat - b_law) / mcse
     assert np.all(np.abs(bias) < 4.0), bias
-    assert 0 < r["ula_bias_suggested_step_size"] < r["ula_bias_step_size"]
+    # "suggested η ≤ 0.030 for |bias| < 5 % ... = 0.05 η / (|b| + 2 MCSE) of the worst
+    # coordinate, within its Monte-Carlo error; conservative: below the law's exact 0.068"
+    # (0.030 is the full run's value; the quick run's larger MCSE gives a smaller one).
+    # With b̂ ~ N(b_law, MCSE²) at 4 MCSE:
+    # 0.05 η / (b_law + 6 MCSE) < suggested < 0.05 η / (b_law - 2 MCSE)
+    eta, suggested = r["ula_bias_step_size"], r["ula_bias_suggested_step_size"]
+    worst = int(np.argmax(np.abs(b_law)))
+    assert int(np.argmax(np.abs(b_hat))) == worst, b_hat
+    low = 0.05 * eta / (abs(b_law[worst]) + 6 * mcse[worst])
+    high = 0.05 * eta / (abs(b_law[worst]) - 2 * mcse[worst])
+    assert low < suggested < high, (low, suggested, high)
+    assert suggested < _ula_exact_step(0.05) < 0.069, suggested
 
 
 # ---------------------------------------------------------------- 02
@@ -110,14 +140,17 @@ def test_03_independent_mh_mixture(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- 04
 @pytest.mark.slow
 def test_04_mh_vs_hmc(tmp_path: Path) -> None:
-    r = run("04_mh_vs_hmc_rosenbrock", tmp_path)
-    # "both are correct" (exact-moment check)
+    # the full sizes (a few seconds more than quick mode, whose 500 HMC draws per chain
+    # leave a minimum ESS of a few dozen and R-hat > 1.05: too few for the z-scores)
+    r = run("04_mh_vs_hmc_rosenbrock", tmp_path, quick=False)
+    # "both are correct" (exact-moment check, z-scores from the ESS-based MCSE)
     for name in ("mh", "hmc"):
         assert np.all(np.abs(arr(r[name]["z_mean"])) < r["z_critical"]), (name, r[name])
-        assert r[name]["min_ess_bulk"] > 10
+        assert r[name]["min_ess_bulk"] > 50 and r[name]["rhat"] < 1.05, (name, r[name])
     assert r["hmc"]["acceptance_rate"] > 0.5
-    # "HMC is ... more efficient per evaluation here"
-    assert r["hmc_over_mh_ess_per_evaluation"] > 1.0, r["hmc_over_mh_ess_per_evaluation"]
+    # "HMC's ESS per evaluation is 1.9x MH's in this run, but that ratio is not a claim"
+    # (0.8-6.4 over seeds 0-7): nothing about it is asserted but that it was computed
+    assert np.isfinite(r["hmc_over_mh_ess_per_evaluation"])
 
 
 # ---------------------------------------------------------------- 05

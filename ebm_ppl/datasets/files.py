@@ -19,13 +19,18 @@ class DatasetFileNotFoundError(FileNotFoundError, ValueError):
 
 
 def _read_text(path: Path, delimiter: str | None) -> np.ndarray:
-    """Parse a delimited text file of numbers, skipping one optional header line."""
+    """Parse a delimited text file of numbers, with one optional header line.
+
+    The first line is a header only if *none* of its fields parses as a number (``x,y``);
+    a first line with some numbers (``NA,2.0`` or ``1.0,2.0x``) is data, so a bad value
+    in it is an error naming its line, as on any other line.
+    """
     with path.open(encoding="utf-8") as f:
-        lines = [
-            line for line in f.read().splitlines()
+        numbered = [
+            (number, line) for number, line in enumerate(f.read().splitlines(), start=1)
             if line.strip() and not line.lstrip().startswith("#")
         ]
-    if not lines:
+    if not numbered:
         raise ValueError(f"data file {str(path)!r} is empty; expected a 2-D (n, d) array")
 
     def fields(line: str) -> list[str]:
@@ -38,10 +43,11 @@ def _read_text(path: Path, delimiter: str | None) -> np.ndarray:
             return False
         return True
 
-    if not all(is_number(s) for s in fields(lines[0])):
-        lines = lines[1:]  # header
-    if not lines:
+    if not any(is_number(s) for s in fields(numbered[0][1])):
+        numbered = numbered[1:]  # header
+    if not numbered:
         return np.zeros((0, 0))
+    lines = [line for _, line in numbered]
     try:  # fast path
         return np.loadtxt(lines, delimiter=delimiter, ndmin=2, dtype=np.float64)
     except ValueError:
@@ -54,12 +60,12 @@ def _read_text(path: Path, delimiter: str | None) -> np.ndarray:
             f"data file {str(path)!r} has rows of different lengths {sorted(widths)}; "
             "expected a 2-D (n, d) table"
         )
-    for i, row in enumerate(rows):
+    for (number, _), row in zip(numbered, rows):
         bad = [s for s in row if not is_number(s)]
         if bad:
             raise ValueError(
-                f"data file {str(path)!r} must contain only numbers, got {bad[0]!r} on data "
-                f"row {i + 1}"
+                f"data file {str(path)!r} must contain only numbers, got {bad[0]!r} on line "
+                f"{number}"
             )
     return np.array([[float(s) for s in row] for row in rows], dtype=np.float64)
 
@@ -68,8 +74,9 @@ def load_array(path: str | os.PathLike[str], *, dtype: Any = np.float32) -> np.n
     """Load a user's data matrix ``(n, d)`` from a ``.npy``, ``.csv`` or ``.txt`` file.
 
     ``.npy`` is read with ``allow_pickle=False``; ``.csv`` is comma separated and
-    ``.txt`` whitespace separated, each with one optional header line (detected when
-    its first line is not all numbers). Blank lines and lines starting with ``#`` are
+    ``.txt`` whitespace separated, each with one optional header line (a first line
+    none of whose fields is a number; a first line with some numbers is data, and a bad
+    value in it is an error naming the line). Blank lines and lines starting with ``#`` are
     ignored.
 
     Parameters

@@ -40,15 +40,33 @@ def _to_float(tree: ArrayLikeTree, name: str) -> ArrayTree:
 
 
 def _is_batch(pot: Potential, init: ArrayTree, num_chains: int) -> bool:
-    """Whether ``init`` already has a leading axis of ``num_chains`` positions."""
+    """Whether ``init`` already has a leading axis of ``num_chains`` positions.
+
+    With an example position (``pot.example``) the shapes decide. Without one, the rule
+    is: ``init`` is a batch when every leaf is at least 2-D with leading axis
+    ``num_chains``; it is one position when every leaf is at most 1-D; anything else
+    (a leaf of 2 or more dimensions whose leading axis is not ``num_chains``, or a mix)
+    would decide the target's dimension by a guess, so it raises.
+    """
     leaves = jax.tree.leaves(init)
     leading = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
-    if leading != {num_chains}:
-        return False
     if pot.example is not None:
+        if leading != {num_chains}:
+            return False
         batched = [(num_chains, *s.shape) for s in jax.tree.leaves(pot.example)]
         return [np.shape(leaf) for leaf in leaves] == batched
-    return all(np.ndim(leaf) >= 2 for leaf in leaves)
+    ndims = [np.ndim(leaf) for leaf in leaves]
+    if leading == {num_chains} and all(n >= 2 for n in ndims):
+        return True
+    if all(n <= 1 for n in ndims):
+        return False
+    shapes = jax.tree.map(np.shape, init)
+    raise ValueError(
+        f"init of shape {shapes} is ambiguous with num_chains={num_chains}: without an "
+        "example position, a batch of starts needs a leading axis of num_chains on every "
+        "leaf; pass init with that leading axis, or build the potential with "
+        "example=<one position> (e.g. Potential.from_energy(E, example=jnp.zeros(d)))"
+    )
 
 
 def initial_positions(

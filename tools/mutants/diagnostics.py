@@ -340,8 +340,8 @@ MUTANTS: list[Mutant] = [
         name="diagnostics.rhat_split_overlaps",
         path=_HEALTH,
         old="split = np.concatenate([flat[:, :half], flat[:, num_draws - half:]], axis=0)",
-        new="split = np.concatenate([flat[:, :half], flat[:, half:]], axis=0)",
-        why="split R-hat: second half taken from draw half (odd draws: unequal halves)",
+        new="split = np.concatenate([flat[:, :half], flat[:, half:2 * half]], axis=0)",
+        why="split R-hat with an odd number of draws drops the last draw, not the middle one",
         tests=(_T_RHAT,),
     ),
 ]
