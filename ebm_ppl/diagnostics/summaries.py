@@ -26,6 +26,7 @@ from ebm_ppl.potential import Potential
 __all__ = [
     "RULES",
     "STATUSES",
+    "worst_status",
     "THRESHOLDS",
     "DiagnosticSummary",
     "dataframe_to_markdown",
@@ -216,6 +217,12 @@ def _worst(statuses: list[str]) -> str:
     order = {"n/a": -1, "pass": 0, "warn": 1, "fail": 2}
     worst = max(statuses, key=lambda s: order[s], default="n/a")
     return "pass" if worst == "n/a" else worst
+
+
+def worst_status(statuses: Any) -> str:
+    """The worst of ``"pass"``/``"warn"``/``"fail"`` (``"n/a"`` entries ignored; ``"pass"``
+    when nothing was computed)."""
+    return _worst(list(statuses))
 
 
 def summary(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ebm_ppl.diagnostics.summaries import dataframe_to_markdown
+from ebm_ppl.diagnostics.summaries import dataframe_to_markdown, worst_status
 
 __all__ = ["ComparedRun", "ReportFigure", "Section", "write_comparison_page", "write_run_documents"]
 
@@ -129,6 +129,16 @@ def _figure_html(figure: ReportFigure) -> str:
             "</figure>")
 
 
+def _headline(summary: Any, sections: Sequence[Section]) -> list[tuple[str, str]]:
+    """(label, status) of every verdict on the page: the sampler's, then each section
+    table's with a ``status`` column (e.g. "Model vs data"). One entry is "Overall"."""
+    checked = [(s.heading, worst_status(s.table["status"])) for s in sections
+               if s.table is not None and "status" in getattr(s.table, "columns", ())]
+    if not checked:
+        return [("Overall", summary.status)]
+    return [("Sampler", summary.status), *checked]
+
+
 def write_run_documents(
     out: Path, title: str, summary: Any, figures: Sequence[ReportFigure],
     sections: Sequence[Section] = (),
@@ -136,14 +146,22 @@ def write_run_documents(
     """Write ``report.md`` and the self-contained ``index.html`` of one run.
 
     Both hold the summary's verdict, chain and posterior tables, the extra ``sections``
-    and the figures (embedded as base64 in the HTML, linked in the Markdown).
+    and the figures (embedded as base64 in the HTML, linked in the Markdown). The
+    headline covers every check on the page: "Overall: PASS" when the sampler's verdict
+    is the only one, otherwise one badge per verdict ("Sampler: PASS · Model vs data:
+    FAIL"), so a failing section table can never hide under a passing headline.
 
     Returns
     -------
     pathlib.Path
         Path of ``index.html``.
     """
-    md = [f"# {title}", "", summary.to_markdown(), ""]
+    headline = _headline(summary, sections)
+    text = summary.to_markdown()
+    if len(headline) > 1:  # the headline covers every check on the page, each named
+        combined = " · ".join(f"{label}: {status.upper()}" for label, status in headline)
+        text = text.replace(f"**Overall: {summary.status.upper()}**", f"**{combined}**", 1)
+    md = [f"# {title}", "", text, ""]
     for section in sections:
         md += _section_markdown(section)
     md += ["## Figures", ""]
@@ -153,7 +171,8 @@ def write_run_documents(
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
 
     body = [
-        f"<h1>{html.escape(title)}</h1>", f"<p>{_overall_html(summary.status)}</p>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<p>" + " ".join(_overall_html(status, label) for label, status in headline) + "</p>",
         "<h2>Verdict</h2>", verdict_html(summary.verdict),
         "<h2>Chains</h2>", summary.chains.to_html(index=False, float_format="%.4g"),
         "<h2>Posterior</h2>", summary.posterior.to_html(float_format="%.4g"),
