@@ -4,9 +4,12 @@ Each example runs as a user would run it, ``python examples/NN_name.py --quick -
 DIR`` in a subprocess (like NumPyro's ``test/test_examples.py``), and the test reads the
 ``results.json`` it writes: nothing is read from committed outputs (there are none).
 Tolerances are Monte-Carlo z-scores against Bonferroni critical values (alpha = 1e-3,
-computed by the examples from their number of checks), except where stated. The claims
-that need the full sizes run the full scripts under ``@pytest.mark.slow``; so do the
-examples whose quick mode alone takes more than a few seconds of CPU.
+computed by the examples from their number of checks), except where stated. Every
+example runs under ``@pytest.mark.slow`` (04 at its full size); the claims of 06's table
+and of table 09 need the full sizes (tens of minutes) and are asserted only by the tests
+also marked ``heavy``, which CI does not run (``python -m pytest -m heavy``), as the
+README says. A number the README states as a claim is asserted within its Monte-Carlo
+error or as the bound written; the numbers it records from one run are not asserted.
 
 The comment above each assertion quotes the README claim it backs.
 """
@@ -348,12 +351,14 @@ def test_09_objective_table_full(tmp_path: Path) -> None:
         assert max(datasets, key=lambda k: d[k]["nce"][key]) == "checkerboard", key
         assert max(objectives, key=lambda n: checker[n][key]) == "nce", key
     # "The goodness_of_fit KSD test rejects the σ-smoothed score models in all 45 model x
-    # data set x seed cases (p ≤ 0.025), while it accepts PCD and NCE in some of theirs
-    # where the local MMD rejects them"
+    # data set x seed cases (p ≤ 0.025) ..., even where the MMD at l does not, while it
+    # accepts PCD and NCE in some of their cases where the MMD at l/10 rejects them"
     ksd_p = {name: [seed[name]["ksd_p_value"] for k in datasets for seed in d[k]["per_seed"]]
              for name in models}
     smoothed = [p for name in score for p in ksd_p[name]]
     assert len(smoothed) == 45 and max(smoothed) <= 0.025, max(smoothed)
+    assert any(seed[name]["mmd_p_value"] > 0.05
+               for name in score for k in datasets for seed in d[k]["per_seed"])
     for name in ("cd", "nce"):
         assert any(seed[name]["ksd_p_value"] > 0.05 >= seed[name]["mmd_local_p_value"]
                    for k in datasets for seed in d[k]["per_seed"]), (name, ksd_p[name])

@@ -83,6 +83,21 @@ def test_kernel_properties(name, structure, shape, seed):
     check_kernel_properties(name, structure, shape, seed)
 
 
+#: A few fixed examples in the default run (a few seconds), chosen to cover what the slow
+#: run's hypothesis draws may miss: HMC, the independence sampler and a nested pytree.
+DEFAULT_EXAMPLES = [
+    ("hmc", "nested", (2,), 0),
+    ("independent", "array", (2, 2), 1),
+    ("mala", "tuple", (), 2),
+]
+
+
+@pytest.mark.parametrize("name, structure, shape, seed", DEFAULT_EXAMPLES,
+                         ids=[f"{n}-{s}" for n, s, _, _ in DEFAULT_EXAMPLES])
+def test_kernel_properties_fixed_examples(name, structure, shape, seed):
+    check_kernel_properties(name, structure, shape, seed)
+
+
 @pytest.mark.skipif(os.environ.get("EBM_PPL_MANY_PROPERTIES") != "1",
                     reason="run in its own process by test_kernel_properties_many")
 @settings(max_examples=40, **SETTINGS)

@@ -63,6 +63,31 @@ def _check_event_shape(event_shape: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
+def _from_potential(
+    pot: Potential, params: Any, temperature: Any, event_shape: Any
+) -> tuple[Callable[..., Array], Any, Any, Any]:
+    """(energy_fn, params, temperature, event_shape) of a ``Potential.from_energy``."""
+    if pot.kind != "energy":
+        raise ValueError(
+            f"EnergyDistribution needs a potential built from an energy (Potential.from_energy "
+            f"or ebm_ppl.load), got one built from a {pot.kind}"
+        )
+    if params is not None or not (isinstance(temperature, (int, float)) and temperature == 1.0):
+        raise ValueError(
+            "params and temperature come from the Potential; pass EnergyDistribution(pot) "
+            "alone, or EnergyDistribution(pot.fn, params, temperature=...) to change them"
+        )
+    if event_shape is None and pot.example is not None:
+        leaves = jax.tree.leaves(pot.example)
+        if len(leaves) != 1:
+            raise ValueError(
+                "EnergyDistribution draws one array; this potential's position is a pytree of "
+                f"{len(leaves)} arrays"
+            )
+        event_shape = tuple(leaves[0].shape)
+    return pot.fn, pot.energy_params if pot.has_params else None, pot.temperature, event_shape
+
+
 class EnergyDistribution(Distribution):
     r"""An energy-based density usable at any ``numpyro.sample`` site.
 
@@ -97,7 +122,9 @@ class EnergyDistribution(Distribution):
         Parameters pytree of the energy (a Flax ``variables`` dict, an array...); ``None``
         means ``energy_fn`` takes ``x`` only.
     event_shape
-        Shape of one draw ``x``, e.g. ``(d,)``; an integer ``d`` means ``(d,)``.
+        Shape of one draw ``x``, e.g. ``(d,)``; an integer ``d`` means ``(d,)``. Default:
+        the potential's example position when ``energy_fn`` is a ``Potential`` that has
+        one (a model folder of ``ebm-ppl train``), otherwise ``(1,)``.
     support
         Support of ``x`` (a NumPyro constraint, ``constraints.real`` by default). NumPyro
         samplers work on the unconstrained image under ``biject_to(support)``; the
@@ -112,6 +139,9 @@ class EnergyDistribution(Distribution):
     ------
     TypeError
         If ``energy_fn`` is not callable or ``support`` is not a NumPyro constraint.
+    ValueError
+        If ``energy_fn`` is a ``Potential`` not built from an energy, or is given with
+        ``params`` or a ``temperature`` of its own (they come from the potential).
     ValueError
         If ``event_shape`` is not a tuple of positive integers, ``temperature`` is not
         positive, or the energy does not return a real scalar on an ``x`` of shape
@@ -138,6 +168,14 @@ class EnergyDistribution(Distribution):
     >>> d = EnergyDistribution(energy, event_shape=(1,))
     >>> float(d.log_prob(jnp.array([1.0])))
     -0.0
+
+    A trained model (``ebm_ppl.load("model")`` or any ``Potential.from_energy``) goes in
+    as it is, parameters, temperature and event shape included:
+
+    >>> from ebm_ppl import Potential
+    >>> pot = Potential.from_energy(energy, example=jnp.zeros(1))
+    >>> float(EnergyDistribution(pot).log_prob(jnp.array([1.0])))
+    -0.0
     """
 
     pytree_data_fields = ("params", "temperature")
@@ -145,14 +183,19 @@ class EnergyDistribution(Distribution):
 
     def __init__(
         self,
-        energy_fn: Callable[..., Array],
+        energy_fn: Callable[..., Array] | Potential,
         params: ArrayLikeTree | None = None,
-        event_shape: tuple[int, ...] | int = (1,),
+        event_shape: tuple[int, ...] | int | None = None,
         support: constraints.Constraint = constraints.real,
         temperature: float = 1.0,
         *,
         validate_args: bool | None = None,
     ) -> None:
+        if isinstance(energy_fn, Potential):
+            energy_fn, params, temperature, event_shape = _from_potential(
+                energy_fn, params, temperature, event_shape)
+        if event_shape is None:
+            event_shape = (1,)
         if not callable(energy_fn):
             raise TypeError(f"energy_fn must be callable, got {type(energy_fn).__name__}")
         event_shape = _check_event_shape(event_shape)

@@ -60,9 +60,33 @@ VALIDATE_EVERY = 50
 _NO_PATIENCE = np.iinfo(np.int32).max
 
 
-def _check_types(energy_fn: Any, objective: Any, optimizer: Any) -> None:
+#: How to train an Equinox module (or any callable pytree mixing arrays and functions).
+MODULE_RECIPE = (
+    "split it with `params, static = eqx.partition(module, eqx.is_array)` and call "
+    "`fit(energy_fn, params, ...)` with `energy_fn = lambda p, x: eqx.combine(p, static)(x)` "
+    "(defined once, so repeated fits reuse the compiled code); "
+    "`eqx.combine(result.params, static)` is the trained module"
+)
+
+_ARRAY_LEAVES = (jax.Array, np.ndarray, np.generic, int, float, bool)
+
+
+def _check_types(energy_fn: Any, objective: Any, optimizer: Any, params: Any = None) -> None:
     if not callable(energy_fn):
         raise TypeError(f"energy_fn must be callable, got {type(energy_fn).__name__}")
+    if params is None and any(isinstance(leaf, (jax.Array, np.ndarray))
+                              for leaf in jax.tree.leaves(energy_fn)):
+        raise TypeError(
+            f"energy_fn is a module holding arrays ({type(energy_fn).__name__}) and params is "
+            f"None, so there is nothing to train; {MODULE_RECIPE}"
+        )
+    others = {type(leaf).__name__ for leaf in jax.tree.leaves(params)
+              if not isinstance(leaf, _ARRAY_LEAVES)}
+    if others:
+        raise TypeError(
+            f"params must be a pytree of arrays, got leaves of type {sorted(others)} (a module's "
+            f"functions or settings?); to train a module, {MODULE_RECIPE}"
+        )
     if not isinstance(objective, Objective):
         raise TypeError(
             f"objective must be an ebm_ppl.objectives.Objective, got {type(objective).__name__}"
@@ -317,7 +341,7 @@ def fit(
     >>> result.history["loss"].shape, int(np.isfinite(result.history["val_loss"]).sum())
     ((300,), 6)
     """
-    _check_types(energy_fn, objective, optimizer)
+    _check_types(energy_fn, objective, optimizer, params)
     num_steps = check_int("num_steps", num_steps, 0)
     batch_size = check_int("batch_size", batch_size, 1)
     root_key = as_key(seed)

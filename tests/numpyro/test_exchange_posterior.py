@@ -91,6 +91,7 @@ def test_exact_exchange_leaves_the_conjugate_posterior_invariant(proposal):
     assert 0.2 < float(rate) < 0.95  # the chains move: the check has power
     est, tru, se, lab = iid_mean_checks(np.asarray(final)[:, None], np.array([POST_MEAN]),
                                         np.array([[POST_VAR]]))
+    print(np.round((est - tru) / se, 2))
     assert_z(est, tru, se, [f"{proposal}:{label}" for label in lab])
 
 
@@ -115,35 +116,37 @@ def gamma_shape_model(x):
 
 
 def test_numpyro_exchange_leaves_the_posterior_invariant():
-    """Inner MALA chains (20 steps from the data, in log space): K transitions of 2000
+    """Inner MALA chains (10 steps from the data, in log space): K transitions of 2000
     vectorized chains from exact posterior draws keep Gamma(a + 2n, b + sum(x) / 2)."""
-    num_chains, num_steps = 2000, 8
+    num_chains, num_steps = 2000, 6
     key_start, key_run = jax.random.split(jax.random.key(34))
     theta = jax.random.gamma(key_start, G_POST_A, (num_chains,)) / G_POST_B
-    kernel = Exchange(gamma_shape_model, inner_steps=20, scale=float(1 / np.sqrt(G_POST_A)),
+    kernel = Exchange(gamma_shape_model, inner_steps=10, scale=float(1 / np.sqrt(G_POST_A)),
                       adapt_scale=False)
     mcmc = MCMC(kernel, num_warmup=0, num_samples=num_steps, num_chains=num_chains,
                 chain_method="vectorized", progress_bar=False)
     mcmc.run(key_run, G_DATA, init_params={"theta": jnp.log(theta)})
-    stats = mcmc.get_extra_fields()
-    assert 0.2 < float(stats["accept_prob"].mean()) < 0.95
+    stats = mcmc.get_extra_fields(group_by_chain=True)
+    accept = np.asarray(stats["accept_prob"], np.float64)
+    assert 0.2 < accept.mean() < 0.95
     assert float(stats["inner_accept_prob"].mean()) > 0.5
+    # running mean acceptance (no warm-up: over every transition)
+    np.testing.assert_allclose(mcmc.last_state.mean_accept_prob, accept.mean(axis=1),
+                               rtol=1e-5, atol=1e-6)
     final = np.exp(np.asarray(mcmc.last_state.z["theta"], np.float64))
     est, tru, se, lab = iid_mean_checks(final[:, None], np.array([G_MEAN]),
                                         np.array([[G_VAR]]))
+    print(np.round((est - tru) / se, 2))
     assert_z(est, tru, se, lab)
 
 
-def test_numpyro_exchange_warmup_adapts_the_scale_and_averages_acceptance():
-    """Robbins–Monro on log(scale) towards 0.3: from a scale of 1e-3 (acceptance ~ 1) it
-    must grow (and from a huge one shrink); the running mean acceptance restarts after
-    warm-up and equals the mean of the collected acceptance probabilities."""
-    kernel = Exchange(gamma_shape_model, inner_steps=5, scale=1e-3)
-    mcmc = MCMC(kernel, num_warmup=60, num_samples=40, num_chains=2,
+def test_numpyro_exchange_warmup_adapts_the_scale_towards_the_target():
+    """Robbins–Monro on log(scale) towards 0.3: from a scale of 1e-3 every proposal is
+    accepted, so warm-up must grow the scale (by far more than 10x: the gain sums to
+    about 0.7 * sum(i^-0.6) ~ 7 in log scale over 40 iterations at acceptance 1)."""
+    kernel = Exchange(gamma_shape_model, inner_steps=2, scale=1e-3)
+    mcmc = MCMC(kernel, num_warmup=40, num_samples=1, num_chains=2,
                 chain_method="vectorized", progress_bar=False)
     mcmc.run(jax.random.key(35), G_DATA)
     scale = np.asarray(mcmc.last_state.scale)
-    assert np.all(scale > 1e-2), scale  # grew by more than 10x
-    accept = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["accept_prob"], np.float64)
-    np.testing.assert_allclose(mcmc.last_state.mean_accept_prob, accept.mean(axis=1),
-                               rtol=1e-5, atol=1e-6)
+    assert np.all(scale > 1e-2), scale

@@ -11,8 +11,12 @@ _FB = "ebm_ppl/kernels/from_blackjax.py"
 _CHAINS = "ebm_ppl/kernels/chains.py"
 _ANNEALED = "ebm_ppl/sampling/annealed.py"
 
-_T_KERNELS = "tests/test_kernels.py"
-_T_ANNEALED = "tests/test_annealed_langevin.py"
+_T_ULA = ("tests/test_kernels.py::test_ula_gaussian_stationary_law",
+          "tests/test_kernels.py::test_ula_temperature_scales_covariance_not_mean")
+_T_MH = ("tests/kernels/test_mh.py",)
+_T_MALA = ("tests/kernels/test_mala.py",)
+_T_BARKER = ("tests/kernels/test_barker.py",)
+_T_ANNEALED = ("tests/test_annealed_langevin.py::test_variance_follows_the_ula_recursion",)
 
 MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------------ ULA
@@ -22,7 +26,7 @@ MUTANTS: list[Mutant] = [
         old="scale = jnp.sqrt(2.0 * step_size * temperature)",
         new="scale = jnp.sqrt(step_size * temperature)",
         why="ULA noise sqrt(h T) instead of sqrt(2 h T)",
-        tests=(_T_KERNELS,),
+        tests=_T_ULA,
     ),
     Mutant(
         name="kernels.ula_temperature_ignored",
@@ -30,7 +34,7 @@ MUTANTS: list[Mutant] = [
         old="scale = jnp.sqrt(2.0 * step_size * temperature)",
         new="scale = jnp.sqrt(2.0 * step_size)",
         why="ULA temperature never reaches the noise",
-        tests=(_T_KERNELS,),
+        tests=_T_ULA,
     ),
     Mutant(
         name="kernels.ula_drift_sign",
@@ -38,7 +42,7 @@ MUTANTS: list[Mutant] = [
         old="lambda x, g, z: x + step_size * g + scale * z",
         new="lambda x, g, z: x - step_size * g + scale * z",
         why="ULA drift down the log density (energy sign convention mixed up)",
-        tests=(_T_KERNELS,),
+        tests=_T_ULA,
     ),
     Mutant(
         name="kernels.ula_half_drift",
@@ -46,7 +50,7 @@ MUTANTS: list[Mutant] = [
         old="lambda x, g, z: x + step_size * g + scale * z",
         new="lambda x, g, z: x + 0.5 * step_size * g + scale * z",
         why="ULA drift h/2 grad log p with noise sqrt(2h) (seed-002 convention mixed in)",
-        tests=(_T_KERNELS,),
+        tests=_T_ULA,
     ),
     # ------------------------------------------------------------------ MH
     Mutant(
@@ -57,7 +61,7 @@ MUTANTS: list[Mutant] = [
         new=("- proposal.log_prob_fn(state.position, new_position, proposal.params)\n"
              "            + proposal.log_prob_fn(new_position, state.position, proposal.params)"),
         why="Hastings factor q(x'|x)/q(x|x') instead of q(x|x')/q(x'|x)",
-        tests=(_T_KERNELS,),
+        tests=_T_MH,
     ),
     Mutant(
         name="kernels.mh_hastings_missing",
@@ -65,7 +69,7 @@ MUTANTS: list[Mutant] = [
         old="+ proposal.log_prob_fn(state.position, new_position, proposal.params)",
         new="+ proposal.log_prob_fn(new_position, state.position, proposal.params)",
         why="reverse-move density with swapped arguments: the Hastings term cancels",
-        tests=(_T_KERNELS,),
+        tests=_T_MH,
     ),
     Mutant(
         name="kernels.independent_log_prob_at_old",
@@ -73,7 +77,7 @@ MUTANTS: list[Mutant] = [
         old="return jnp.sum(distribution.log_prob(new))",
         new="return jnp.sum(distribution.log_prob(old))",
         why="independence proposal density evaluated at the current point, not the new one",
-        tests=(_T_KERNELS,),
+        tests=_T_MH,
     ),
     Mutant(
         name="kernels.mh_accept_comparison",
@@ -81,7 +85,7 @@ MUTANTS: list[Mutant] = [
         old="jnp.result_type(log_ratio))) < log_ratio",
         new="jnp.result_type(log_ratio))) > log_ratio",
         why="MH accepts when log u > log ratio",
-        tests=(_T_KERNELS,),
+        tests=_T_MH,
     ),
     Mutant(
         name="kernels.mh_key_reuse",
@@ -89,7 +93,7 @@ MUTANTS: list[Mutant] = [
         old="key_propose, key_accept = jax.random.split(rng_key)",
         new="key_propose = key_accept = rng_key",
         why="one key for the proposal noise and the accept uniform",
-        tests=(_T_KERNELS,),
+        tests=_T_MH,
     ),
     Mutant(
         name="kernels.mh_acceptance_rate_max",
@@ -97,7 +101,7 @@ MUTANTS: list[Mutant] = [
         old="acceptance_rate = jnp.exp(jnp.minimum(log_ratio, 0.0))",
         new="acceptance_rate = jnp.exp(jnp.maximum(log_ratio, 0.0))",
         why="reported acceptance max(1, r) instead of min(1, r) (feeds scale adaptation)",
-        tests=(_T_KERNELS,),
+        tests=_T_MH,
     ),
     Mutant(
         name="kernels.random_walk_scale_squared",
@@ -105,7 +109,7 @@ MUTANTS: list[Mutant] = [
         old='lambda x, z: x + params["scale"] * z',
         new='lambda x, z: x + params["scale"] ** 2 * z',
         why="random-walk proposal sd s^2 (scale read as a variance)",
-        tests=(_T_KERNELS,),
+        tests=_T_MH,
     ),
     # ------------------------------------------------------------------ MALA
     Mutant(
@@ -114,7 +118,7 @@ MUTANTS: list[Mutant] = [
         old="0.25 * (1.0 / step_size) * theta_dot",
         new="0.5 * (1.0 / step_size) * theta_dot",
         why="MALA reverse-move log density |.|^2/(2h) instead of /(4h)",
-        tests=(_T_KERNELS,),
+        tests=_T_MALA,
     ),
     Mutant(
         name="kernels.mala_reverse_grad_at_old",
@@ -122,7 +126,7 @@ MUTANTS: list[Mutant] = [
         old="state.position, new_state.position, new_state.logdensity_grad,",
         new="state.position, new_state.position, state.logdensity_grad,",
         why="MALA reverse move drifts with the gradient at x instead of x'",
-        tests=(_T_KERNELS,),
+        tests=_T_MALA,
     ),
     Mutant(
         name="kernels.pmala_dense_applies_mass",
@@ -130,7 +134,7 @@ MUTANTS: list[Mutant] = [
         old="return inverse_mass_matrix @ v",
         new="return jnp.linalg.solve(inverse_mass_matrix, v)",
         why="preconditioned MALA drift with M instead of M^-1 (dense)",
-        tests=(_T_KERNELS,),
+        tests=_T_MALA,
     ),
     Mutant(
         name="kernels.pmala_diagonal_root",
@@ -138,7 +142,7 @@ MUTANTS: list[Mutant] = [
         old="root = jnp.sqrt(inverse_mass_matrix)",
         new="root = inverse_mass_matrix",
         why="preconditioned MALA noise C xi instead of C^1/2 xi (diagonal)",
-        tests=(_T_KERNELS,),
+        tests=_T_MALA,
     ),
     Mutant(
         name="kernels.pmala_dense_root_transposed",
@@ -146,7 +150,7 @@ MUTANTS: list[Mutant] = [
         old="return root @ z",
         new="return root.T @ z",
         why="preconditioned MALA noise L^T xi instead of L xi (Cholesky transposed)",
-        tests=(_T_KERNELS,),
+        tests=_T_MALA,
     ),
     Mutant(
         name="kernels.pmala_forward_term_sign",
@@ -154,7 +158,7 @@ MUTANTS: list[Mutant] = [
         old="+ 0.5 * jnp.sum(noise * noise)",
         new="- 0.5 * jnp.sum(noise * noise)",
         why="preconditioned MALA forward-move log density with the wrong sign",
-        tests=(_T_KERNELS,),
+        tests=_T_MALA,
     ),
     Mutant(
         name="kernels.pmala_noise_sqrt_h",
@@ -162,7 +166,7 @@ MUTANTS: list[Mutant] = [
         old="jnp.sqrt(2 * step_size) * scale(noise)",
         new="jnp.sqrt(step_size) * scale(noise)",
         why="preconditioned MALA noise sqrt(h) instead of sqrt(2h)",
-        tests=(_T_KERNELS,),
+        tests=_T_MALA,
     ),
     # ------------------------------------------------------------------ Barker
     Mutant(
@@ -171,7 +175,7 @@ MUTANTS: list[Mutant] = [
         old="return 1.0 / inverse_mass_matrix",
         new="return inverse_mass_matrix",
         why="Barker given M^-1 where BlackJAX 1.7 reads M (diagonal)",
-        tests=(_T_KERNELS,),
+        tests=_T_BARKER,
     ),
     Mutant(
         name="kernels.barker_dense_metric_not_inverted",
@@ -179,7 +183,7 @@ MUTANTS: list[Mutant] = [
         old="return jnp.linalg.inv(inverse_mass_matrix)",
         new="return inverse_mass_matrix",
         why="Barker given M^-1 where BlackJAX 1.7 reads M (dense)",
-        tests=(_T_KERNELS,),
+        tests=_T_BARKER,
     ),
     # ------------------------------------------------------------------ from_blackjax
     Mutant(
@@ -190,7 +194,7 @@ MUTANTS: list[Mutant] = [
         new="parameters[\"inverse_mass_matrix\"] = (\n"
             "            parameters[\"inverse_mass_matrix\"])",
         why="from_blackjax passes Barker's M^-1 unconverted",
-        tests=("tests/test_from_blackjax.py",),
+        tests=_T_BARKER,
     ),
     Mutant(
         name="kernels.from_blackjax_undo_inverted",
@@ -198,7 +202,8 @@ MUTANTS: list[Mutant] = [
         old="lambda new, old: jnp.where(ok, new, old), new_state, state)",
         new="lambda new, old: jnp.where(ok, old, new), new_state, state)",
         why="from_blackjax keeps the old state on a good step and the new on a bad one",
-        tests=("tests/test_from_blackjax.py",),
+        tests=("tests/test_from_blackjax.py::test_non_finite_transition_is_undone_and_reported",
+               "tests/test_from_blackjax.py::test_transitions_keep_the_gaussian_target"),
     ),
     # ------------------------------------------------------------------ chains
     Mutant(
@@ -207,7 +212,7 @@ MUTANTS: list[Mutant] = [
         old="step_keys = jax.random.split(step_keys, num_chains)",
         new="step_keys = jnp.broadcast_to(step_keys, (num_chains,))",
         why="every chain gets the step's key (chains from one start move together)",
-        tests=(_T_KERNELS,),
+        tests=("tests/test_kernels.py::test_run_chains_matches_explicit_keys",),
     ),
     # ------------------------------------------------------------------ annealed Langevin
     Mutant(
@@ -216,7 +221,7 @@ MUTANTS: list[Mutant] = [
         old="step_size=step_scale * sigma**2",
         new="step_size=step_scale * sigma",
         why="annealed Langevin step s sigma instead of s sigma^2",
-        tests=(_T_ANNEALED,),
+        tests=_T_ANNEALED,
     ),
     Mutant(
         name="kernels.annealed_step_last_level",
@@ -224,7 +229,7 @@ MUTANTS: list[Mutant] = [
         old="step_size=step_scale * sigma**2",
         new="step_size=step_scale * sigmas[-1]**2",
         why="annealed Langevin uses the last level's sigma for every level's step",
-        tests=(_T_ANNEALED,),
+        tests=_T_ANNEALED,
     ),
     Mutant(
         name="kernels.annealed_step_ratio_inverted",
@@ -232,7 +237,7 @@ MUTANTS: list[Mutant] = [
         old="step_size=step_scale * sigma**2",
         new="step_size=step_scale * sigmas[-1]**4 / sigma**2",
         why="NCSN rule eps sigma_i^2/sigma_L^2 written with the ratio inverted",
-        tests=(_T_ANNEALED,),
+        tests=_T_ANNEALED,
     ),
     Mutant(
         name="kernels.annealed_levels_reversed",
@@ -240,7 +245,7 @@ MUTANTS: list[Mutant] = [
         old="(init, zeros), (sigmas, keys))",
         new="(init, zeros), (sigmas[::-1], keys))",
         why="annealing from the smallest noise level up",
-        tests=(_T_ANNEALED,),
+        tests=_T_ANNEALED,
     ),
     Mutant(
         name="kernels.annealed_level_key_reuse",
@@ -248,7 +253,7 @@ MUTANTS: list[Mutant] = [
         old="jax.random.split(level_key, steps_per_level))",
         new="jax.random.split(key, steps_per_level))",
         why="every level reuses the top key: the same noise sequence at each level",
-        tests=(_T_ANNEALED,),
+        tests=_T_ANNEALED,
     ),
     Mutant(
         name="kernels.annealed_energy_sign",
@@ -256,6 +261,6 @@ MUTANTS: list[Mutant] = [
         old="lambda x: -energy_fn(params, x, sigma)",
         new="lambda x: energy_fn(params, x, sigma)",
         why="annealed Langevin climbs the energy (log density = +E)",
-        tests=(_T_ANNEALED,),
+        tests=_T_ANNEALED,
     ),
 ]
