@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import assert_z
 
 import ebm_ppl
-from conftest import assert_z
 from ebm_ppl import adaptation, kernels
 from ebm_ppl.sampling.resume import restore_state
 

@@ -83,3 +83,23 @@ def test_anneal_refuses_mcmc_options(ncsn_dir, tmp_path, capsys, options, named)
     assert code == 2
     assert named in err and "--steps-per-level" in err
     assert "Traceback" not in err
+
+
+def test_report_of_an_ncsn_model_explains_its_ksd_verdict(ncsn_dir, tmp_path, capsys):
+    """The KSD verdict of an annealed noise-conditional model is read at its smallest
+    level; the report says so (issue #27), and says nothing of the kind for other models."""
+    nc = tmp_path / "draws.nc"
+    code, _, err = run(["sample", str(ncsn_dir), "--chains", "2", "--samples", "5",
+                        "--steps-per-level", "3", "--out", str(nc), "--quiet"], capsys)
+    assert code == 0, err
+    code, _, err = run(["report", str(nc), "--model", str(ncsn_dir), "--out",
+                        str(tmp_path / "rep"), "--quiet"], capsys)
+    assert code == 0, err
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "## KSD and a noise-conditional energy" in md
+    assert "smallest level alone (sigma = 0.05)" in md
+    from ebm_ppl.reporting.netcdf import noise_conditional_notes
+
+    plain = tmp_path / "plain"
+    ebm_ppl.save(ebm_ppl.load(ncsn_dir), plain)  # a plain potential keeps no levels
+    assert noise_conditional_notes(plain) == []

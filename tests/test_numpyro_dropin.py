@@ -22,9 +22,11 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
+from conftest import assert_z
 from numpyro.infer import MCMC, init_to_value
 from scipy.stats import norm
 
+from ebm_ppl.adaptation import warmup_schedule
 from ebm_ppl.numpyro import MH, BlackJAXKernel
 
 ALPHA = 1e-3
@@ -181,6 +183,37 @@ def test_binomial_stable():
 
 
 # ---------------------------------------------------------------- mass matrix
+def last_window(num_warmup: int) -> slice:
+    """The warm-up iterations of the last slow window of Stan's schedule (the draws the
+    final inverse mass matrix is estimated from)."""
+    ends = np.flatnonzero(warmup_schedule(num_warmup)[:, 1])
+    return slice(int(ends[-2]) + 1, int(ends[-1]) + 1)
+
+
+def window_covariance_checks(window, cov, estimate, label):
+    """z-checks of an adapted (regularised) covariance block against the truth.
+
+    ``window``: the ``(n, d)`` draws of the last slow window of one chain. The estimate is
+    Stan's ``n / (n + 5) S + 1e-3 * 5 / (n + 5) I`` with ``S`` their sample covariance,
+    so its expectation is that expression at ``S = cov``, and the standard error of entry
+    ``(i, j)`` is ``n / (n + 5)`` times the MCSE of the mean of
+    ``(x_i - m_i)(x_j - m_j)`` over the window (ArviZ ESS of that product series).
+    """
+    window = np.asarray(window, np.float64)
+    n, d = window.shape
+    shrink = n / (n + 5.0)
+    centred = window - window.mean(axis=0)
+    est, tru, se, lab = [], [], [], []
+    for i in range(d):
+        for j in range(i, d):
+            prod = centred[:, i] * centred[:, j]
+            est.append(float(estimate[i, j]) if np.ndim(estimate) == 2 else float(estimate[i]))
+            tru.append(shrink * cov[i, j] + 1e-3 * (1 - shrink) * (i == j))
+            se.append(shrink * prod.std(ddof=1) / np.sqrt(float(az.ess(prod[None]))))
+            lab.append(f"{label}[{i},{j}]")
+    return est, tru, se, lab
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hmc", "nuts", "mala"])
 @pytest.mark.parametrize("rho", [-0.7, 0.8])
@@ -194,13 +227,27 @@ def test_dense_mass_matrix_is_learned(name, rho):
     # the nominal step instead, dual averaging settled near eps ~ 1.5, L = 2: a
     # half-turn of the whitened Gaussian, ESS of x^2 ~ 450 of 5000 draws
     kwargs = {"trajectory_length": 2.0} if name == "hmc" else {}
-    mcmc = run(BlackJAXKernel(name, model, dense_mass=True, **kwargs), num_warmup=3000,
-               num_samples=2000, num_chains=2)
-    sqrt = mcmc.last_state.adapt_state.mass_matrix_sqrt
-    sqrt = sqrt if name == "mala" else sqrt[("x",)]  # flat for mala, as NumPyro's BarkerMH
+    num_warmup = 3000
+    mcmc = MCMC(BlackJAXKernel(name, model, dense_mass=True, **kwargs), num_warmup=num_warmup,
+                num_samples=2000, num_chains=2, chain_method="vectorized", progress_bar=False)
+    mcmc.warmup(jax.random.key(0), collect_warmup=True)
+    warm = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
+    adapt = mcmc.last_state.adapt_state
+    imm, sqrt = adapt.inverse_mass_matrix, adapt.mass_matrix_sqrt
+    if name != "mala":  # flat for mala, as NumPyro's BarkerMH
+        imm, sqrt = imm[("x",)], sqrt[("x",)]
     mass = jnp.einsum("cij,ckj->cik", sqrt, sqrt)
-    np.testing.assert_allclose(jnp.linalg.inv(mass), jnp.broadcast_to(cov, mass.shape),
-                               rtol=0.15, atol=0.02)
+    np.testing.assert_allclose(jnp.linalg.inv(mass), imm, rtol=1e-3, atol=1e-5)
+    # the adapted matrix is the regularised covariance of the last slow window: z-checks
+    # against the Monte-Carlo error of that window's draws
+    checks = ([], [], [], [])
+    for chain in range(2):
+        for acc, part in zip(checks, window_covariance_checks(
+                warm[chain][last_window(num_warmup)], np.asarray(cov), imm[chain],
+                f"imm{chain}")):
+            acc.extend(part)
+    assert_z(*checks)
+    mcmc.run(jax.random.key(1))
     x = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
     crit = z_crit(4)
     for j in range(2):
@@ -371,20 +418,32 @@ def block_model(cov):
 def test_block_mass_matrix_learns_each_blocks_covariance(xy):
     """With groups (w), (x, y) and z left diagonal the adapted blocks estimate the
     posterior covariance of each block (posterior ≈ N(0, cov): the prior sd is 100);
-    off-block entries stay exactly zero in the flat matrix the kernel uses."""
+    off-block entries stay exactly zero in the flat matrix the kernel uses. Each entry is
+    z-checked against the Monte-Carlo error of the last slow window's draws (a diagonal
+    estimate of a block, off-diagonal 0.5 or 1.0, is many standard errors away)."""
     cov = np.zeros((5, 5))
     cov[:2, :2] = [[1.5, 0.5], [0.5, 1.5]]
     cov[2:4, 2:4] = [[2.0, 1.0], [1.0, 3.0]]
     cov[4, 4] = 2.5
-    mcmc = run(BlackJAXKernel("nuts", block_model, dense_mass=[("w",), xy]), jnp.asarray(cov),
-               num_warmup=1000, num_samples=1, num_chains=2)
+    num_warmup = 1000
+    mcmc = MCMC(BlackJAXKernel("nuts", block_model, dense_mass=[("w",), xy]),
+                num_warmup=num_warmup, num_samples=1, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    mcmc.warmup(jax.random.key(0), jnp.asarray(cov), collect_warmup=True)
+    draws = mcmc.get_samples(group_by_chain=True)
+    window = last_window(num_warmup)
     blocks = mcmc.last_state.adapt_state.inverse_mass_matrix
     order = [2, 3] if xy == ("x", "y") else [3, 2]
-    # the last slow window has 500 draws of each chain: the estimate's relative error is
-    # about sqrt(2 / ESS); 45 % is > 4 of those standard errors at ESS >= 200
-    np.testing.assert_allclose(blocks[("w",)][0], cov[:2, :2], rtol=0.45, atol=0.45)
-    np.testing.assert_allclose(blocks[xy][0], cov[np.ix_(order, order)], rtol=0.45, atol=0.45)
-    np.testing.assert_allclose(blocks[("z",)][0], [2.5], rtol=0.45)
+    checks = ([], [], [], [])
+    for chain in range(2):
+        for label, sites, index in ((("w",), ("w",), [0, 1]), (xy, xy, order),
+                                    (("z",), ("z",), [4])):
+            values = np.concatenate([np.asarray(draws[s][chain]) for s in sites], axis=-1)
+            for acc, part in zip(checks, window_covariance_checks(
+                    values[window], cov[np.ix_(index, index)], blocks[label][chain],
+                    f"{chain}:{''.join(label)}")):
+                acc.extend(part)
+    assert_z(*checks)
     flat = np.asarray(mcmc.last_state.adapt_state.kernel.parameters["inverse_mass_matrix"][0])
     assert flat.shape == (5, 5)
     assert np.all(flat[:2, 2:] == 0) and np.all(flat[2:4, 4] == 0)

@@ -88,7 +88,6 @@ def test_kernel_properties(name, structure, shape, seed):
 DEFAULT_EXAMPLES = [
     ("hmc", "nested", (2,), 0),
     ("independent", "array", (2, 2), 1),
-    ("mala", "tuple", (), 2),
 ]
 
 

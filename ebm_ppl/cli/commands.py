@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ebm_ppl.cli.parser import SAMPLE_DEFAULTS
+from ebm_ppl.cli.parser import (
+    ANNEAL_CHAINS,
+    MAX_AUTO_THIN,
+    PILOT_DRAWS,
+    SAMPLE_CHAINS,
+    SAMPLE_DEFAULTS,
+)
 from ebm_ppl.datasets import load as load_data
 from ebm_ppl.diagnostics.summaries import summary
 from ebm_ppl.kernels import Kernel, hmc, mala, nuts, random_walk, ula
@@ -201,7 +209,8 @@ def _sample_annealed(args: argparse.Namespace, pot: Potential,
         verb = "does" if len(unused) == 1 else "do"
         raise CLIError(f"{', '.join(unused)} {verb} not apply to --kernel anneal (its options "
                        "are --steps-per-level and --step-scale); leave them out")
-    return draw_annealed(pot, levels, num_chains=args.chains, num_samples=args.samples,
+    return draw_annealed(pot, levels, num_chains=args.chains or ANNEAL_CHAINS,
+                         num_samples=args.samples,
                          steps_per_level=args.steps_per_level, step_scale=args.step_scale,
                          seed=args.seed)
 
@@ -223,14 +232,57 @@ def cmd_sample(args: argparse.Namespace) -> int:
             print(f"note: --kernel {kernel} samples the model's smallest noise level only "
                   f"(sigma {levels[-1]:g}), where the mass of separated regions can be off; "
                   "--kernel anneal draws the model", file=sys.stderr)
-        idata = sample(pot, make_kernel(kernel, args.step_size), jnp.zeros(pot.example.shape),
-                       num_samples=args.samples, num_warmup=args.warmup,
-                       num_chains=args.chains, seed=args.seed, thin=args.thin,
-                       progress=not args.quiet, jitter=1.0)
+        chains = args.chains or SAMPLE_CHAINS
+        run = partial(sample, pot, make_kernel(kernel, args.step_size),
+                      jnp.zeros(pot.example.shape), num_warmup=args.warmup, num_chains=chains,
+                      seed=args.seed, jitter=1.0)
+        thin = args.thin
+        if thin == "auto":
+            with warnings.catch_warnings():  # the pilot's own warnings are not the run's
+                warnings.simplefilter("ignore")
+                pilot = run(num_samples=PILOT_DRAWS, progress=False)
+            thin, tau = auto_thin(pilot)
+            print(f"note: --thin auto: the pilot's autocorrelation time is {tau:.1f} steps, "
+                  f"thin {thin}" + (f" (the most --thin auto picks; the chains mix slowly, "
+                                    "set --thin yourself to go further)"
+                                    if thin == MAX_AUTO_THIN else ""), file=sys.stderr)
+        idata = run(num_samples=args.samples, thin=thin, progress=not args.quiet)
     idata.to_netcdf(str(out))
-    print(summary(idata, pot, seed=args.seed))
+    result = summary(idata, pot, seed=args.seed)
+    print(result)
+    hint = mixing_hint(result, args)
+    if hint:
+        print(hint, file=sys.stderr)
     print(f"InferenceData written to {out}")
     return 0
+
+
+def auto_thin(pilot: arviz.InferenceData) -> tuple[int, float]:
+    r"""``(thin, tau)``: the pilot's integrated autocorrelation time and the thin it sets.
+
+    :math:`\tau = C N / \min \mathrm{ESS}_\text{bulk}` over the posterior's elements
+    (``C`` chains of ``N`` draws; ArviZ's rank-normalised bulk ESS), and
+    ``thin = clip(ceil(tau), 1, MAX_AUTO_THIN)``: draws ``thin`` steps apart are then about
+    independent, so ``--samples`` kept draws carry about as much information as draws
+    can.
+    """
+    ess = arviz.ess(pilot, method="bulk")
+    values = np.concatenate([np.ravel(ess[name].values) for name in ess.data_vars])
+    size = pilot.posterior.sizes["chain"] * pilot.posterior.sizes["draw"]
+    tau = float(size / np.nanmin(values)) if np.all(np.isfinite(values)) else float("inf")
+    return int(np.clip(np.ceil(tau), 1, MAX_AUTO_THIN)), tau
+
+
+def mixing_hint(result: Any, args: argparse.Namespace) -> str:
+    """One line naming the flags to change when the run's R-hat or ESS check failed."""
+    table = result.verdict.set_index("check")
+    failed = [check for check in ("R-hat (max)", "ESS bulk (min)", "ESS tail (min)")
+              if check in table.index and table.loc[check, "status"] != "pass"]
+    if not failed:
+        return ""
+    return (f"hint: {' and '.join(failed)} did not pass: the chains disagree or mix slowly "
+            "(a model with several separated modes?); raise --chains (every mode needs "
+            "chains of its own), --samples or --thin, or --warmup")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -8,7 +8,8 @@ from functools import partial
 from ebm_ppl._version import __version__
 from ebm_ppl._names import ACTIVATIONS, DATASETS
 
-__all__ = ["KERNELS", "OBJECTIVES", "SAMPLE_DEFAULTS", "SCHEDULES", "TRAIN_DEFAULTS",
+__all__ = ["ANNEAL_CHAINS", "KERNELS", "MAX_AUTO_THIN", "OBJECTIVES", "PILOT_DRAWS",
+           "SAMPLE_CHAINS", "SAMPLE_DEFAULTS", "SCHEDULES", "TRAIN_DEFAULTS", "thin_value",
            "build_parser"]
 
 #: ``--objective`` choices: contrastive divergence, score matching, denoising SM, sliced
@@ -19,7 +20,11 @@ SCHEDULES = ("cosine", "constant")
 #: ``--kernel`` choices of ``demo`` (``sample`` adds ``auto`` and ``anneal``).
 KERNELS = ("ula", "mala", "hmc", "nuts", "mh")
 #: ``ebm-ppl sample``'s defaults of the options that annealing does not use.
-SAMPLE_DEFAULTS = {"warmup": 500, "step_size": 0.01, "thin": 1}
+SAMPLE_DEFAULTS = {"warmup": 500, "step_size": 0.01, "thin": "auto"}
+#: ``ebm-ppl sample --chains`` by default: MCMC kernels, annealing (independent draws).
+SAMPLE_CHAINS, ANNEAL_CHAINS = 16, 4
+#: ``--thin auto``: draws per chain of the pilot run, and the largest thin it picks.
+PILOT_DRAWS, MAX_AUTO_THIN = 200, 20
 
 
 #: ``ebm-ppl train``'s defaults that depend on ``--objective`` (option -> objective ->
@@ -142,8 +147,12 @@ def _add_training(p: argparse.ArgumentParser, objective: str, sigma: float = 0.2
     g.add_argument("--sigma", type=nonnegative_float, default=sigma,
                    help="noise level of the score objectives: DSM's sigma, and the "
                    "Gaussian noise added to the data for sm and ssm (0: exact score "
-                   "matching). Without noise, or with 0.1, the relative mass of separated "
-                   "modes came out wrong (examples/README.md, table 09)")
+                   "matching)" + ("" if sigma <= 0.1 else ". Without noise, or with 0.1, "
+                                  "the relative mass of separated modes came out wrong in "
+                                  "training (examples/README.md, table 09)")
+                   + (". The demo trains at 0.1, where its ULA-versus-MALA comparison is "
+                      "measured; its draws' mode masses are less exact than at 0.2"
+                      if sigma <= 0.1 else ""))
     if "ncsn" in objectives:
         g.add_argument("--levels", type=positive_int, default=10,
                        help="ncsn: number of noise levels, geometric from --sigma-max down "
@@ -168,17 +177,37 @@ def _add_training(p: argparse.ArgumentParser, objective: str, sigma: float = 0.2
                    help="number of data points (all rows of a file when not given)")
 
 
-def _add_sampling(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+def thin_value(text: str) -> int | str:
+    """``auto`` or an integer >= 1."""
+    return "auto" if text == "auto" else _integer(text, 1)
+
+
+def _add_sampling(p: argparse.ArgumentParser, sample_command: bool = False
+                  ) -> argparse._ArgumentGroup:
     g = p.add_argument_group("sampling")
-    g.add_argument("--chains", type=positive_int, default=4, help="number of chains")
+    if sample_command:
+        g.add_argument("--chains", type=positive_int, default=None,
+                       help="number of chains: they run vectorised, and several chains "
+                       "per mode let R-hat see a multimodal model; fewer with anneal, whose "
+                       f"draws are independent (default: {SAMPLE_CHAINS}; anneal "
+                       f"{ANNEAL_CHAINS})")
+    else:
+        g.add_argument("--chains", type=positive_int, default=4, help="number of chains")
     g.add_argument("--samples", type=positive_int, default=1000, help="draws kept per chain")
     g.add_argument("--warmup", type=nonnegative_int, default=SAMPLE_DEFAULTS["warmup"],
                    help="warm-up steps per chain (step-size adaptation)")
     g.add_argument("--step-size", type=positive_float, default=SAMPLE_DEFAULTS["step_size"],
                    help="initial step size (adapted during warm-up except for ULA; the "
                    "random-walk scale for mh)")
-    g.add_argument("--thin", type=positive_int, default=SAMPLE_DEFAULTS["thin"],
-                   help="keep every thin-th step")
+    if sample_command:
+        g.add_argument("--thin", type=thin_value, default=SAMPLE_DEFAULTS["thin"],
+                       help="keep every thin-th step; auto (default): a short pilot run "
+                       "measures the autocorrelation time tau and thin = ceil(tau), at most "
+                       f"{MAX_AUTO_THIN}, so kept draws are nearly "
+                       "independent")
+    else:
+        g.add_argument("--thin", type=positive_int, default=1,
+                       help="keep every thin-th step")
     return g
 
 
@@ -244,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "levels, every draw an independent run from N(0, sigma_max^2 I) "
                    "(ebm_ppl.sampling.annealed_langevin)")
     p.add_argument("--out", default="samples.nc", help="netCDF file to write")
-    g = _add_sampling(p)
+    g = _add_sampling(p, sample_command=True)
     g.add_argument("--steps-per-level", type=positive_int, default=100,
                    help="anneal: Langevin steps at each noise level")
     g.add_argument("--step-scale", type=positive_float, default=0.1,

@@ -85,10 +85,12 @@ class ULABiasResult(NamedTuple):
     reference_idata: Any
 
     def __str__(self) -> str:
+        ksd = (f"KSD gap {self.ksd_gap:.4g}" if np.isfinite(self.ksd_gap)
+               else "KSD not computed (compute_ksd=False)")
         return (
             f"ULA bias at h={self.step_size:.4g}: max relative variance bias "
             f"{self.max_var_rel_bias:+.4f} ± {self.max_var_rel_bias_mcse:.4f} (MCSE), "
-            f"KSD gap {self.ksd_gap:.4g}; suggested h <= {self.suggested_step_size:.4g} "
+            f"{ksd}; suggested h <= {self.suggested_step_size:.4g} "
             f"for |bias| < {self.tolerance:g} (reference: {self.reference})"
         )
 

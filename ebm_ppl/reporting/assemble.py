@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,7 @@ def report(
     summary: Any = None,
     title: str = "ebm_ppl report",
     seed: int = 0,
+    notes: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write ``index.html`` (self-contained) and ``report.md`` with PNG figures.
 
@@ -170,11 +171,15 @@ def report(
         Page title.
     seed
         Seed of the KSD bootstrap and of the model-versus-data tests.
+    notes
+        ``(heading, text)`` pairs shown as sections after the tables (what a check
+        means for this model, say).
 
     Returns
     -------
     pathlib.Path
-        Path of ``index.html``.
+        Path of ``index.html``, the page that links nothing outside ``out_dir``;
+        ``report.md`` and the PNG figures are written beside it.
 
     Raises
     ------
@@ -212,6 +217,7 @@ def report(
             idata, pot, data_arr, seed=seed)))
     if ula_bias is not None:
         sections.append(Section("ULA bias", str(ula_bias)))
+    sections += [Section(heading, text) for heading, text in notes]
     history = figures.training_curves(fit_result) if fit_result is not None else {}
     drawn = _draw(_plots(idata, pot, data_arr, summary, history), out)
     return write_run_documents(out, title, summary, drawn, sections)

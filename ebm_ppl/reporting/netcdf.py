@@ -10,10 +10,10 @@ import arviz as az
 import numpy as np
 
 from ebm_ppl.diagnostics._samples import posterior_array
-from ebm_ppl.model_io import load
+from ebm_ppl.model_io import load, read_model_config
 from ebm_ppl.reporting.assemble import report
 
-__all__ = ["read_inference_data", "render_from_netcdf"]
+__all__ = ["noise_conditional_notes", "read_inference_data", "render_from_netcdf"]
 
 
 def read_inference_data(path: str | os.PathLike[str]) -> az.InferenceData:
@@ -87,7 +87,9 @@ def render_from_netcdf(
     """
     idata = read_inference_data(path)
     pot = None
+    notes = list(kwargs.pop("notes", ()))
     if model_dir is not None:
+        notes += noise_conditional_notes(model_dir)
         pot = load(model_dir)
         expected = int(np.prod(pot.example.shape))
         got = posterior_array(idata).shape[-1]
@@ -96,4 +98,27 @@ def render_from_netcdf(
                 f"the draws in {path} have dimension {got} but the model in {model_dir} has "
                 f"dimension {expected}; pass the model the draws came from"
             )
-    return report(idata, out_dir, pot=pot, data=data, **kwargs)
+    return report(idata, out_dir, pot=pot, data=data, notes=notes, **kwargs)
+
+
+def noise_conditional_notes(model_dir: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """What the KSD verdict means for a noise-conditional (``--objective ncsn``) model.
+
+    Such a model is a family of energies over noise levels, drawn by annealed Langevin
+    dynamics; its potential (what KSD and the density contours use) is the smallest level
+    alone. ``[]`` for any other model.
+    """
+    sigmas = read_model_config(model_dir)["metadata"].get("sigmas")
+    if not sigmas:
+        return []
+    text = (
+        f"This model is a noise-conditional energy with {len(sigmas)} noise levels, drawn "
+        "by annealed Langevin dynamics. The KSD test and the density contours use its "
+        f"smallest level alone (sigma = {min(sigmas):g}): they ask whether the draws are "
+        "exact draws of that one level's density. Annealed draws end at that level after "
+        "a fixed number of steps per level, so they are not exact draws of it, and a small "
+        "KSD p-value is expected even when the draws reproduce the data well. Whether "
+        "the draws look like the data is what the 'Model vs data' MMD test checks (give "
+        "--data); read the KSD verdict of such a model as a check of the last level only."
+    )
+    return [("KSD and a noise-conditional energy", text)]

@@ -56,7 +56,8 @@ def test_cd_gradient_is_data_minus_negatives(alpha):
     objective = contrastive_divergence(ula(0.05), 2, buffer_size=n, reinit_prob=0.0,
                                        energy_regularization=alpha)
     state = objective.init(jax.random.key(1), jax_params(), data)
-    (value, (metrics, new_state)), grads = jax.value_and_grad(objective.loss, has_aux=True)(
+    (value, (metrics, new_state)), grads = jax.jit(
+        jax.value_and_grad(objective.loss, has_aux=True), static_argnums=3)(
         jax_params(), data, jax.random.key(2), quad_energy, state)
     negatives = np.asarray(new_state.buffer)  # pointer 0, num_negatives = buffer_size
     assert not np.allclose(negatives, np.asarray(state.buffer))  # the chains moved
@@ -88,8 +89,8 @@ def test_pcd_restarts_chains_with_reinit_prob():
     state = objective.init(jax.random.key(1), PARAMS["mu"][:1], data)
     state = state._replace(buffer=jnp.full_like(state.buffer, 50.0))
     energy = lambda mu, x: 0.5 * jnp.sum((x - mu) ** 2)  # noqa: E731
-    _, (_, new_state) = objective.loss(jnp.zeros(1), jnp.zeros((n, 1)), jax.random.key(2),
-                                       energy, state)
+    _, (_, new_state) = jax.jit(objective.loss, static_argnums=3)(
+        jnp.zeros(1), jnp.zeros((n, 1)), jax.random.key(2), energy, state)
     buffer = np.asarray(new_state.buffer)[:, 0]
     restarted = buffer < 2.0
     np.testing.assert_allclose(buffer[~restarted], 50.0, atol=1e-3)  # kept, barely moved
