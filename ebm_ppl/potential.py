@@ -382,10 +382,13 @@ class Potential:
         try:
             out = jax.eval_shape(self.logdensity_fn, struct)
         except Exception as err:  # noqa: BLE001 - re-raised with context
+            article = "an" if name[:1] in "aeiou" else "a"
+            form = ("fn(params, x), jax-traceable, of the params and one position x"
+                    if self.has_params else "fn(x), jax-traceable, of one position x")
             raise ValueError(
-                f"the {self.kind} function could not be traced with JAX on a {name} of "
-                f"shape {describe(struct)} ({type(err).__name__}: {err}); it must be a "
-                "jax-traceable function of one position"
+                f"the {self.kind} function could not be traced with JAX on {article} {name} "
+                f"of shape {describe(struct)} ({type(err).__name__}: {err}); it must be "
+                f"{form}"
             ) from err
         if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
             shape = getattr(out, "shape", type(out).__name__)

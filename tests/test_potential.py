@@ -234,3 +234,11 @@ def test_energy_family_and_sign_helpers():
     np.testing.assert_allclose(pot.logdensity_fn(jnp.asarray(2.0)), -2.0 - 6.25, rtol=1e-6)
     np.testing.assert_allclose(logdensity_from_energy(3.0, 2.0), -1.5)
     np.testing.assert_allclose(potential_from_logdensity(-1.5), 1.5)
+
+
+def test_untraceable_energy_message_names_the_form_with_params():
+    with pytest.raises(ValueError, match=r"on an example of shape .*fn\(params, x\)"):
+        ebm_ppl.Potential.from_energy(lambda p, x: p["w"].foo(x), {"w": jnp.ones(2)},
+                                      example=jnp.zeros(2))
+    with pytest.raises(ValueError, match=r"on an example of shape .*fn\(x\), jax-traceable"):
+        ebm_ppl.Potential.from_energy(lambda x: x.foo(), example=jnp.zeros(2))

@@ -48,3 +48,26 @@ def test_the_recipe_trains_the_module(module, data):
     assert jnp.shape(trained(jnp.zeros(2))) == ()
     before, after = jax.tree.leaves(params), jax.tree.leaves(result.params)
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_module_as_params_of_a_potential_samples(module):
+    pot = ebm_ppl.Potential.from_energy(lambda m, x: m(x), module, example=jnp.zeros(2))
+    idata = ebm_ppl.sample(pot, ebm_ppl.kernels.mala(0.1), jnp.zeros(2), num_samples=20,
+                           num_warmup=0, num_chains=2, progress=False)
+    assert np.all(np.isfinite(idata.posterior["x"].values))
+
+
+def test_flax_apply_and_variables_train_as_they_are(data):
+    nn = pytest.importorskip("flax.linen")
+
+    class Energy(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return jnp.sum(nn.Dense(1)(nn.softplus(nn.Dense(8)(x))))
+
+    module = Energy()
+    variables = module.init(jax.random.key(0), jnp.zeros(2))
+    result = ebm_ppl.fit(module.apply, variables, data, ebm_ppl.objectives.score_matching(),
+                         num_steps=3, batch_size=32, progress=False)
+    assert jax.tree.structure(result.params) == jax.tree.structure(variables)
+    assert np.isfinite(module.apply(result.params, jnp.zeros(2)))

@@ -12,6 +12,7 @@ _STEP = f"{_MATHS}::test_step_size_adaptation_equals_the_reference"
 _SCALE = f"{_MATHS}::test_scale_adaptation_equals_robbins_monro"
 _REPLAY = f"{_MATHS}::test_sample_warmup_replays_through_the_reference"
 _MALA = f"{_MATHS}::test_mala_reaches_its_target_acceptance_after_warmup"
+_USES_MASS = f"{_MATHS}::test_hmc_samples_with_the_adapted_mass_matrix"
 
 MUTANTS: list[Mutant] = [
     # ---------------------------------------------------------------- Stan's schedule
@@ -115,6 +116,14 @@ MUTANTS: list[Mutant] = [
         new="mass_matrix = mm_init(flat.shape[0])",
         why="the user's inverse mass matrix replaced by the identity at the start",
         tests=("tests/test_adaptation.py::test_given_inverse_mass_matrix_starts_window_adaptation",),
+    ),
+    Mutant(
+        name="adaptation.window_matrix_not_applied",
+        path=_ADAPT,
+        old="inverse_mass_matrix=mass_matrix.inverse_mass_matrix,",
+        new='inverse_mass_matrix=kernel.parameters["inverse_mass_matrix"],',
+        why="the window estimate is computed but the kernel keeps sampling with its old matrix",
+        tests=(_USES_MASS, _WINDOW),
     ),
     Mutant(
         name="adaptation.driver_feeds_old_position",
