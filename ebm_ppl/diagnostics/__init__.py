@@ -4,6 +4,7 @@
   goodness-of-fit test (needs only the score, not the normaliser);
 * :func:`ula_bias`: step-size bias of the unadjusted Langevin algorithm;
 * :func:`ais_log_z`: annealed importance sampling estimate of :math:`\\log Z`;
+* :func:`smc_log_z`: adaptive tempered SMC estimate of :math:`\\log Z`, and draws;
 * :func:`goodness_of_fit`: KSD test of held-out data under the model (no sampling);
 * :func:`mmd_test`: two-sample MMD test, model draws against data (permutation p-value);
 * :func:`drift_check`: improper-target / drift detection (:class:`ImproperTargetWarning`);
@@ -17,6 +18,7 @@ from ebm_ppl.diagnostics.drift import DriftResult, drift_check
 from ebm_ppl.diagnostics.goodness_of_fit import GoodnessOfFitResult, goodness_of_fit
 from ebm_ppl.diagnostics.ksd import KSDResult, ksd, median_bandwidth, stein_kernel_matrix
 from ebm_ppl.diagnostics.mmd import MMDTestResult, mmd_test
+from ebm_ppl.diagnostics.smc import SMCResult, SMCRun, smc_log_z, tempered_smc
 from ebm_ppl.diagnostics.stein_test import KSDTestResult, ksd_test
 from ebm_ppl.diagnostics.summaries import DiagnosticSummary, dataframe_to_markdown, summary
 from ebm_ppl.diagnostics.ula_bias import ULABiasResult, moment_errors, ula_bias
@@ -29,6 +31,8 @@ __all__ = [
     "KSDResult",
     "KSDTestResult",
     "MMDTestResult",
+    "SMCResult",
+    "SMCRun",
     "ULABiasResult",
     "ais_log_z",
     "annealing_schedule",
@@ -40,7 +44,9 @@ __all__ = [
     "median_bandwidth",
     "mmd_test",
     "moment_errors",
+    "smc_log_z",
     "stein_kernel_matrix",
     "summary",
+    "tempered_smc",
     "ula_bias",
 ]

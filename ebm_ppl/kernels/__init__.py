@@ -2,7 +2,8 @@
 
 Own code: :func:`ula`, :func:`mh` (with :func:`random_walk`, :func:`independent`).
 BlackJAX adapters: :func:`mala`, :func:`hmc`, :func:`nuts`, :func:`barker`, and
-:func:`from_blackjax` for any other BlackJAX algorithm.
+:func:`from_blackjax` for any other BlackJAX algorithm. Wrappers:
+:func:`parallel_tempering` (replica exchange over any of them).
 """
 
 from ebm_ppl.kernels.base import ADAPTATIONS, Kernel
@@ -12,6 +13,13 @@ from ebm_ppl.kernels.exchange import ExchangeInfo, ExchangeState, exchange
 from ebm_ppl.kernels.exchange_check import InnerStepsCheck, inner_steps_check
 from ebm_ppl.kernels.from_blackjax import from_blackjax
 from ebm_ppl.kernels.mh import MHInfo, MHState, Proposal, independent, mh, random_walk
+from ebm_ppl.kernels.tempering import (
+    ParallelTemperingInfo,
+    ParallelTemperingState,
+    adapt_ladder,
+    parallel_tempering,
+    tempered_ladder,
+)
 from ebm_ppl.kernels.ula import ULAInfo, ULAState, ula
 
 __all__ = [
@@ -22,9 +30,12 @@ __all__ = [
     "Kernel",
     "MHInfo",
     "MHState",
+    "ParallelTemperingInfo",
+    "ParallelTemperingState",
     "Proposal",
     "ULAInfo",
     "ULAState",
+    "adapt_ladder",
     "barker",
     "from_blackjax",
     "exchange",
@@ -35,8 +46,10 @@ __all__ = [
     "mala",
     "mh",
     "nuts",
+    "parallel_tempering",
     "random_walk",
     "run_chains",
     "step_chains",
+    "tempered_ladder",
     "ula",
 ]

@@ -8,8 +8,8 @@ Laws tested (closed forms; ``tests/test_exchange.py`` has the long slow runs)
   ``Gamma(a + n d / 2, b + S / 2)``. Many chains start at exact posterior draws and make
   ``K`` transitions; their final states are i.i.d. posterior draws, checked against the
   Gamma mean and variance with ``mcse = sd / sqrt(num_chains)`` (STYLE: final states of
-  independent chains). Run with a random walk and with an independence proposal (its
-  Hastings term does not cancel).
+  independent chains). The proposal is an independence sampler, whose Hastings term
+  does not cancel (the default random walk is the symmetric special case).
 * ``numpyro.Exchange`` (double Metropolis–Hastings: auxiliary data by inner MALA chains
   in the unconstrained space of a ``positive`` support) on
   ``E_theta(x) = theta x - 2 log x`` at temperature ``T = 2``: ``p_theta`` is
@@ -20,8 +20,8 @@ Laws tested (closed forms; ``tests/test_exchange.py`` has the long slow runs)
   these moves the posterior by many standard errors. Same invariance design.
 
 Every check: ``z = |estimate - truth| / mcse`` below ``norm.ppf(1 - alpha / (2 k))``,
-``alpha = 1e-3`` (``conftest.assert_z``). The proposals' scales are the posterior sd
-(acceptance about one half), so ``K`` transitions move a wrong kernel's chains far.
+``alpha = 1e-3`` (``conftest.assert_z``). The proposals have the posterior's scale (acceptance about
+one half), so ``K`` transitions move a wrong kernel's chains far.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-import pytest
 from conftest import assert_z, iid_mean_checks
 from numpyro.distributions import constraints
 from numpyro.infer import MCMC
@@ -72,27 +71,20 @@ def _final_states(kernel, start, rng_key):
     return states.position, jnp.mean(infos.acceptance_rate)
 
 
-PROPOSALS = {
-    "random-walk": lambda: kernels.random_walk(float(np.sqrt(POST_VAR))),
-    "independent": lambda: kernels.independent(
-        dist.Normal(POST_MEAN, 1.5 * float(np.sqrt(POST_VAR)))),
-}
-
-
-@pytest.mark.parametrize("proposal", sorted(PROPOSALS))
-def test_exact_exchange_leaves_the_conjugate_posterior_invariant(proposal):
-    """Exact auxiliary draws: K transitions from exact Gamma posterior draws keep the
-    Gamma posterior (mean and variance of the final states of 4000 chains)."""
+def test_exact_exchange_leaves_the_conjugate_posterior_invariant():
+    """Exact auxiliary draws and an independence proposal ``N(mean, (1.5 sd)^2)`` (its
+    Hastings term does not cancel): K transitions from exact Gamma posterior draws keep
+    the Gamma posterior (mean and variance of the final states of 4000 chains)."""
     key_start, key_run = jax.random.split(jax.random.key(32))
     start = jax.random.gamma(key_start, POST_A, (NUM_CHAINS,)) / POST_B
-    kernel = kernels.exchange(precision_energy, X, proposal=PROPOSALS[proposal](),
+    proposal = kernels.independent(dist.Normal(POST_MEAN, 1.5 * float(np.sqrt(POST_VAR))))
+    kernel = kernels.exchange(precision_energy, X, proposal=proposal,
                               exact_sampler=exact_gaussian)
     final, rate = _final_states(kernel, start, key_run)
     assert 0.2 < float(rate) < 0.95  # the chains move: the check has power
     est, tru, se, lab = iid_mean_checks(np.asarray(final)[:, None], np.array([POST_MEAN]),
                                         np.array([[POST_VAR]]))
-    print(np.round((est - tru) / se, 2))
-    assert_z(est, tru, se, [f"{proposal}:{label}" for label in lab])
+    assert_z(est, tru, se, lab)
 
 
 # ---------------------------------------------------------------- numpyro.Exchange
@@ -136,17 +128,16 @@ def test_numpyro_exchange_leaves_the_posterior_invariant():
     final = np.exp(np.asarray(mcmc.last_state.z["theta"], np.float64))
     est, tru, se, lab = iid_mean_checks(final[:, None], np.array([G_MEAN]),
                                         np.array([[G_VAR]]))
-    print(np.round((est - tru) / se, 2))
     assert_z(est, tru, se, lab)
 
 
 def test_numpyro_exchange_warmup_adapts_the_scale_towards_the_target():
     """Robbins–Monro on log(scale) towards 0.3: from a scale of 1e-3 every proposal is
     accepted, so warm-up must grow the scale (by far more than 10x: the gain sums to
-    about 0.7 * sum(i^-0.6) ~ 7 in log scale over 40 iterations at acceptance 1)."""
-    kernel = Exchange(gamma_shape_model, inner_steps=2, scale=1e-3)
-    mcmc = MCMC(kernel, num_warmup=40, num_samples=1, num_chains=2,
+    about 0.7 * sum(i^-0.6) ~ 6 in log scale over 40 iterations at acceptance 1)."""
+    kernel = Exchange(gamma_shape_model, inner_steps=1, scale=1e-3)
+    mcmc = MCMC(kernel, num_warmup=40, num_samples=1, num_chains=1,
                 chain_method="vectorized", progress_bar=False)
     mcmc.run(jax.random.key(35), G_DATA)
     scale = np.asarray(mcmc.last_state.scale)
-    assert np.all(scale > 1e-2), scale
+    assert scale > 1e-2, scale

@@ -124,8 +124,9 @@ def test_thinned_draws_and_stats_are_blocks_of_the_reference():
 @pytest.mark.parametrize("padding", ["cond", "select"])
 def test_resume_after_a_partial_chunk_continues_the_reference(padding, monkeypatch):
     """25 draws thinned by 2 in chunks of 10 (the last chunk padded), then 9 more with
-    ``resume``: the continuation is steps 50..67 of the reference and
-    ``next_step`` counts kernel steps. ``"select"`` is the accelerators' padding mode,
+    ``resume``: the stored state is that of the last draw (step 49, not past it), the
+    continuation is steps 50..67 of the reference and ``next_step`` counts kernel
+    steps. ``"select"`` is the accelerators' padding mode,
     forced on CPU."""
     monkeypatch.setattr(driver, "padding_mode", lambda devices=None: padding)
     first = _sample(KERNEL, num_samples=25, thin=2)
@@ -133,5 +134,9 @@ def test_resume_after_a_partial_chunk_continues_the_reference(padding, monkeypat
     rest = _sample(KERNEL, resume=first, num_samples=9, thin=2)
     assert rest.sampler_state.attrs["next_step"] == 68
     x = reference(KERNEL, INIT, _phase_key(5, 2))[0]
+    # the stored state is the last draw's, not one past it: a padding draw that advanced
+    # the state (steps 50-51 move a chain) would show here
+    assert not np.allclose(x[:, 49], x[:, 51], **TOL)
+    np.testing.assert_allclose(first.sampler_state["state_0"].values, x[:, 49], **TOL)
     np.testing.assert_allclose(first.posterior["x"].values, x[:, 1:50:2], **TOL)
     np.testing.assert_allclose(rest.posterior["x"].values, x[:, 51::2], **TOL)

@@ -52,6 +52,14 @@ MUTANTS: list[Mutant] = [
         why="ULA drift h/2 grad log p with noise sqrt(2h) (seed-002 convention mixed in)",
         tests=_T_ULA,
     ),
+    Mutant(
+        name="kernels.ula_keeps_old_state",
+        path=_ULA,
+        old="lambda new, old: jnp.where(ok, new, old), proposed, state)",
+        new="lambda new, old: jnp.where(ok, old, new), proposed, state)",
+        why="ULA keeps the old state on a finite step (where arguments swapped)",
+        tests=_T_ULA,
+    ),
     # ------------------------------------------------------------------ MH
     Mutant(
         name="kernels.mh_hastings_inverted",
@@ -129,6 +137,22 @@ MUTANTS: list[Mutant] = [
         tests=_T_MALA,
     ),
     Mutant(
+        name="kernels.mala_key_reuse",
+        path=_BJ,
+        old="key_integrator, key_rmh = jax.random.split(rng_key)",
+        new="key_integrator = key_rmh = rng_key",
+        why="MALA: one key for the proposal noise and the accept uniform",
+        tests=_T_MALA,
+    ),
+    Mutant(
+        name="kernels.pmala_key_reuse",
+        path=_BJ,
+        old="key_noise, key_rmh = jax.random.split(rng_key)",
+        new="key_noise = key_rmh = rng_key",
+        why="preconditioned MALA: one key for the noise and the accept uniform",
+        tests=_T_MALA,
+    ),
+    Mutant(
         name="kernels.pmala_dense_applies_mass",
         path=_BJ,
         old="return inverse_mass_matrix @ v",
@@ -202,8 +226,7 @@ MUTANTS: list[Mutant] = [
         old="lambda new, old: jnp.where(ok, new, old), new_state, state)",
         new="lambda new, old: jnp.where(ok, old, new), new_state, state)",
         why="from_blackjax keeps the old state on a good step and the new on a bad one",
-        tests=("tests/test_from_blackjax.py::test_non_finite_transition_is_undone_and_reported",
-               "tests/test_from_blackjax.py::test_transitions_keep_the_gaussian_target"),
+        tests=("tests/kernels/test_from_blackjax_draws.py",),
     ),
     # ------------------------------------------------------------------ chains
     Mutant(
@@ -262,5 +285,50 @@ MUTANTS: list[Mutant] = [
         new="lambda x: energy_fn(params, x, sigma)",
         why="annealed Langevin climbs the energy (log density = +E)",
         tests=_T_ANNEALED,
+    ),
+    # ------------------------------------------------------------------ parallel tempering
+    Mutant(
+        name="kernels.pt_swap_log_ratio_sign",
+        path="ebm_ppl/kernels/tempering.py",
+        old="log_ratio = (betas[:-1] - betas[1:]) * (ell[1:] - ell[:-1])",
+        new="log_ratio = (betas[:-1] - betas[1:]) * (ell[:-1] - ell[1:])",
+        why="swap ratio with the log densities subtracted the wrong way round",
+        tests=("tests/kernels/test_parallel_tempering.py::"
+               "test_swaps_and_full_steps_keep_the_tempered_marginals",),
+    ),
+    Mutant(
+        name="kernels.pt_swap_tempered_logdensity",
+        path="ebm_ppl/kernels/tempering.py",
+        old="return replicas.logdensity / betas",
+        new="return replicas.logdensity",
+        why="swap ratio from the cached tempered log densities beta*log p, not log p",
+        tests=("tests/kernels/test_parallel_tempering.py::"
+               "test_swaps_and_full_steps_keep_the_tempered_marginals",),
+    ),
+    Mutant(
+        name="kernels.pt_cache_ratio_inverted",
+        path="ebm_ppl/kernels/tempering.py",
+        old="betas / betas[permutation], betas, base_init_fn,",
+        new="betas[permutation] / betas, betas, base_init_fn,",
+        why="swapped states' cached log density rescaled by beta_old/beta_new",
+        tests=("tests/kernels/test_parallel_tempering.py::"
+               "test_cached_logdensity_and_gradient_follow_the_temperature",),
+    ),
+    Mutant(
+        name="kernels.pt_parity_never_alternates",
+        path="ebm_ppl/kernels/tempering.py",
+        old="state = state._replace(step=state.step + 1)",
+        new="state = state._replace(step=state.step)",
+        why="step counter never advanced: DEO proposes the even pairs only",
+        tests=("tests/kernels/test_parallel_tempering.py::test_swap_parity",),
+    ),
+    Mutant(
+        name="kernels.pt_round_trip_direction",
+        path="ebm_ppl/kernels/tempering.py",
+        old="round_trips + (directions[0] == -1)",
+        new="round_trips + (directions[0] != 1)",
+        why="round trip counted for any replica reaching the cold end, hot or not",
+        tests=("tests/kernels/test_parallel_tempering.py::"
+               "test_round_trips_on_a_constructed_sequence",),
     ),
 ]

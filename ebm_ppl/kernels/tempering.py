@@ -1,0 +1,710 @@
+r"""Parallel tempering (replica exchange) as a kernel wrapping any ebm_ppl kernel.
+
+:func:`parallel_tempering` runs ``K`` copies (replicas) of a base kernel, replica ``k``
+on the tempered target :math:`p(x)^{\beta_k}`, and swaps neighbouring replicas with a
+Metropolis step; the cold replica (:math:`\beta_0 = 1`) is the chain that
+:func:`ebm_ppl.sample` records. :func:`tempered_ladder` builds the default geometric
+ladder and :func:`adapt_ladder` is Syed et al.'s ladder update, a pure function for a
+warm-up to call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ebm_ppl._types import Array, ArrayLike, ArrayTree, LogDensityFn, PRNGKey
+from ebm_ppl._validation import check_int
+from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.from_blackjax import check_kernel
+
+__all__ = [
+    "ParallelTemperingInfo",
+    "ParallelTemperingState",
+    "SWAP_SCHEMES",
+    "adapt_ladder",
+    "init_replicas",
+    "parallel_tempering",
+    "replica_step_sizes",
+    "swap_rejection_rates",
+    "swap_replicas",
+    "tempered_ladder",
+    "track_round_trips",
+    "with_betas",
+    "with_replica_step_sizes",
+]
+
+#: Swap schemes: ``"deo"`` deterministic even/odd (non-reversible, the default) and
+#: ``"seo"`` stochastic even/odd (reversible).
+SWAP_SCHEMES = ("deo", "seo")
+
+#: Name of the kernels built by :func:`parallel_tempering`.
+_NAME = "parallel_tempering"
+
+
+class ParallelTemperingState(NamedTuple):
+    """State of :func:`parallel_tempering`.
+
+    Attributes
+    ----------
+    position
+        The cold (:math:`\\beta = 1`) replica's position, shaped as the target's (what
+        :func:`ebm_ppl.sample` records). First field, as ``sample(resume=...)`` needs.
+    logdensity
+        The untempered :math:`\\log p` at ``position`` (``lp`` in ``sample_stats``).
+    replicas
+        The base kernel's states with a leading replica axis ``K``; replica ``k``'s
+        cached log density and gradient are those of :math:`\\beta_k \\log p`.
+    betas
+        ``(K,)`` inverse temperatures the cached values of ``replicas`` refer to (a step
+        with another ladder rescales them first, so a ladder may change between steps).
+    labels
+        ``(K,)`` int: which replica (numbered by its starting temperature) sits at each
+        temperature.
+    directions
+        ``(K,)`` int, per temperature slot like ``labels``: +1 for the replica that last
+        visited the cold end (travelling hot), -1 for one that last visited the hot end
+        after the cold one (travelling back), 0 for one not yet at the cold end.
+    round_trips
+        Cumulative number of round trips cold → hottest → cold, over all replicas.
+    step
+        Number of steps taken (its parity picks the deterministic even/odd pairs).
+    """
+
+    position: ArrayTree
+    logdensity: Array
+    replicas: Any
+    betas: Array
+    labels: Array
+    directions: Array
+    round_trips: Array
+    step: Array
+
+
+class ParallelTemperingInfo(NamedTuple):
+    """Info of :func:`parallel_tempering`.
+
+    Attributes
+    ----------
+    acceptance_rate, is_divergent
+        Of the cold replica's base step (so step-size statistics and adaptation of the
+        cold chain work as for the base kernel).
+    swap_acceptance
+        ``(K - 1,)`` acceptance probability of the swap of pair ``(i, i + 1)`` at this
+        step; NaN for pairs not proposed at this step.
+    replica_acceptance
+        ``(K,)`` acceptance rate of every replica's base step.
+    round_trips
+        Cumulative number of round trips (as in the state).
+    """
+
+    acceptance_rate: Array
+    is_divergent: Array
+    swap_acceptance: Array
+    replica_acceptance: Array
+    round_trips: Array
+
+
+def _float_dtype() -> Any:
+    return jnp.result_type(float)
+
+
+def _is_concrete(x: Any) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _check_betas(betas: Any, name: str = "betas") -> Array:
+    """``betas`` as a float array after checking it is a valid ladder (when concrete)."""
+    if not _is_concrete(betas):
+        return betas
+    arr = np.asarray(betas, dtype=float)
+    if arr.ndim != 1 or arr.shape[0] < 2:
+        raise ValueError(f"{name} must be a 1-D array of at least 2 inverse temperatures, "
+                         f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr > 1):
+        raise ValueError(f"{name} must lie in (0, 1], got {arr.tolist()}")
+    if arr[0] != 1.0:
+        raise ValueError(f"{name} must start at 1 (the target itself), got {arr[0]!r}")
+    if np.any(np.diff(arr) >= 0):
+        raise ValueError(f"{name} must be strictly decreasing, got {arr.tolist()}")
+    return jnp.asarray(arr, dtype=_float_dtype())
+
+
+def _check_max_temperature(max_temperature: Any) -> float:
+    if isinstance(max_temperature, (bool, str, bytes)):
+        raise ValueError(f"max_temperature must be a finite number > 1, got {max_temperature!r}")
+    try:
+        value = float(max_temperature)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"max_temperature must be a finite number > 1, got {max_temperature!r}"
+        ) from None
+    if not np.isfinite(value) or value <= 1:
+        raise ValueError(f"max_temperature must be a finite number > 1, got {max_temperature!r}")
+    return value
+
+
+def tempered_ladder(num_temperatures: int, max_temperature: float) -> Array:
+    r"""The geometric ladder of inverse temperatures from 1 to ``1 / max_temperature``.
+
+    .. math:: \beta_k = T_{\max}^{-k / (K - 1)}, \qquad k = 0, \dots, K - 1.
+
+    Geometric spacing keeps swaps between neighbours equally easy when the target is
+    close to a Gaussian in :math:`d` dimensions (the swap acceptance then depends on
+    :math:`\beta_{k+1} / \beta_k` only, Kone & Kofke 2005).
+
+    Parameters
+    ----------
+    num_temperatures
+        :math:`K \geq 2`.
+    max_temperature
+        :math:`T_{\max} > 1`, the hottest temperature.
+
+    Returns
+    -------
+    jax.Array
+        ``(K,)`` strictly decreasing inverse temperatures, first 1.
+
+    Raises
+    ------
+    ValueError
+        If ``num_temperatures`` is not an integer >= 2 or ``max_temperature`` not a
+        finite number > 1.
+
+    Examples
+    --------
+    >>> [round(b, 4) for b in tempered_ladder(3, 100.0).tolist()]
+    [1.0, 0.1, 0.01]
+    """
+    num_temperatures = check_int("num_temperatures", num_temperatures, 2)
+    max_temperature = _check_max_temperature(max_temperature)
+    exponents = np.arange(num_temperatures) / (num_temperatures - 1)
+    return jnp.asarray(max_temperature ** -exponents, dtype=_float_dtype())
+
+
+def adapt_ladder(betas: ArrayLike, swap_rejection_rates: ArrayLike) -> Array:
+    r"""Syed et al.'s ladder update: new inverse temperatures equally spaced in the
+    estimated communication barrier.
+
+    The rejection rate of the swap between :math:`\beta_{i+1} < \beta_i` estimates the
+    increment of the communication barrier :math:`\Lambda` over that interval, so
+
+    .. math::
+
+        \hat\Lambda(\beta_{K-1}) = 0, \qquad
+        \hat\Lambda(\beta_i) = \sum_{j = i}^{K - 2} r_j,
+
+    extended to :math:`[\beta_{K-1}, 1]` by piecewise-linear interpolation in
+    :math:`\beta`. The new ladder has the same end points and
+    :math:`\hat\Lambda(\beta'_k) = \hat\Lambda(1)\, (K - 1 - k) / (K - 1)`, so that every
+    pair faces the same share :math:`\hat\Lambda(1) / (K - 1)` of the barrier: the
+    rejection rates are equalised, which maximises the round-trip rate of
+    non-reversible parallel tempering. Iterating it (with fresh rejection rates each
+    time) converges to the ladder of equal rejection rates.
+
+    Parameters
+    ----------
+    betas
+        ``(K,)`` current inverse temperatures, strictly decreasing, first 1.
+    swap_rejection_rates
+        ``(K - 1,)`` mean rejection probability :math:`r_i = 1 - \bar\alpha_i` of the
+        swaps of pair ``(i, i + 1)`` (:func:`swap_rejection_rates` computes it from the
+        ``swap_acceptance`` of the infos), each in [0, 1].
+
+    Returns
+    -------
+    jax.Array
+        ``(K,)`` new inverse temperatures; ``betas`` unchanged when every rate is 0 (no
+        barrier to spread).
+
+    Raises
+    ------
+    ValueError
+        If ``betas`` is not a valid ladder or the rates are not ``K - 1`` numbers in
+        [0, 1] (checked for concrete arrays only: the function also runs under ``jit``).
+
+    References
+    ----------
+    Syed, Bouchard-Côté, Deligiannidis & Doucet (2022), *Non-reversible parallel
+    tempering: a scalable highly parallel MCMC scheme*, JRSSB 84(2), Section 5.3,
+    https://arxiv.org/abs/1905.02939
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> new = adapt_ladder(jnp.array([1.0, 0.5, 0.1]), jnp.array([0.4, 0.1]))
+    >>> [round(b, 4) for b in new.tolist()]  # the hard pair (1, 0.5) narrowed
+    [1.0, 0.6875, 0.1]
+    """
+    betas = _check_betas(betas)
+    betas = jnp.asarray(betas, dtype=_float_dtype())
+    rates = swap_rejection_rates
+    if _is_concrete(rates):
+        arr = np.asarray(rates, dtype=float)
+        if arr.shape != (betas.shape[0] - 1,):
+            raise ValueError(f"swap_rejection_rates must have shape ({betas.shape[0] - 1},) "
+                             f"(one per neighbouring pair), got {arr.shape}")
+        if not np.all((arr >= 0) & (arr <= 1)):
+            raise ValueError(f"swap_rejection_rates must lie in [0, 1], got {arr.tolist()}")
+    rates = jnp.asarray(rates, dtype=betas.dtype)
+    num = betas.shape[0]
+    # barrier at the ladder points in increasing beta order: 0 at the hottest
+    barrier = jnp.concatenate([jnp.zeros(1, betas.dtype), jnp.cumsum(rates[::-1])])
+    total = barrier[-1]
+    targets = total * jnp.linspace(0.0, 1.0, num, dtype=betas.dtype)
+    new = jnp.interp(targets, barrier, betas[::-1])[::-1]
+    new = new.at[0].set(betas[0]).at[-1].set(betas[-1])
+    return jnp.where(total > 0, new, betas)
+
+
+def swap_rejection_rates(swap_acceptance: ArrayLike) -> Array:
+    """Mean swap rejection probability per pair, ``1 - nanmean(swap_acceptance)`` over
+    every axis but the last (steps, chains): the input of :func:`adapt_ladder`. The NaN
+    of pairs not proposed at a step are skipped; a pair never proposed gets NaN."""
+    acceptance = jnp.asarray(swap_acceptance)
+    axes = tuple(range(acceptance.ndim - 1))
+    return 1.0 - jnp.nanmean(acceptance, axis=axes)
+
+
+def _tempered(logdensity_fn: LogDensityFn, beta: Array) -> LogDensityFn:
+    """:math:`x \\mapsto \\beta \\log p(x)`."""
+    return lambda x: beta * logdensity_fn(x)
+
+
+def _per_replica(values: Array, leaf: Array) -> Array:
+    """``values`` (K,) shaped to broadcast against a ``(K, ...)`` leaf."""
+    return values.reshape(values.shape + (1,) * (jnp.ndim(leaf) - 1))
+
+
+def _retemper(
+    replicas: Any, ratio: Array, betas: Array, init_fn: Callable | None,
+    logdensity_fn: LogDensityFn,
+) -> Any:
+    """Replica states whose cached values refer to ``betas / ratio`` made consistent with
+    ``betas``: the fields ``logdensity`` and ``logdensity_grad`` multiplied by ``ratio``
+    (they are linear in beta), or, for a state without a ``logdensity`` field, the
+    replicas with ``ratio != 1`` initialised again by the base kernel's ``init``."""
+    fields = getattr(replicas, "_fields", ())
+    if "logdensity" in fields:
+        updates = {"logdensity": replicas.logdensity * ratio}
+        if "logdensity_grad" in fields:
+            updates["logdensity_grad"] = jax.tree.map(
+                lambda g: g * _per_replica(ratio, g).astype(jnp.result_type(g)),
+                replicas.logdensity_grad,
+            )
+        return replicas._replace(**updates)
+    if init_fn is None:
+        raise ValueError("the base kernel's state has no 'logdensity' field to rescale; "
+                         "pass base_init_fn to re-initialise swapped replicas")
+    fresh = jax.vmap(lambda x, beta: init_fn(x, _tempered(logdensity_fn, beta)))(
+        replicas.position, betas
+    )
+    changed = ratio != 1
+    return jax.tree.map(lambda new, old: jnp.where(_per_replica(changed, old), new, old),
+                        fresh, replicas)
+
+
+def _untempered_logdensity(replicas: Any, betas: Array, logdensity_fn: LogDensityFn) -> Array:
+    """:math:`\\log p(x_k)` of every replica: the cached tempered value over beta, or a
+    fresh evaluation for a state that caches none."""
+    if "logdensity" in getattr(replicas, "_fields", ()):
+        return replicas.logdensity / betas
+    return jax.vmap(logdensity_fn)(replicas.position)
+
+
+def track_round_trips(
+    permutation: Array, labels: Array, directions: Array, round_trips: Array
+) -> tuple[Array, Array, Array]:
+    """Move the replica labels and directions by a swap ``permutation`` (slot ``k`` now
+    holds what slot ``permutation[k]`` held) and count the round trips it completes.
+
+    A replica at the cold slot 0 gets direction +1, completing a round trip if it came
+    from the hottest slot (direction -1); a replica at the hottest slot ``K - 1`` with
+    direction +1 (it has been cold) turns to -1.
+
+    Returns
+    -------
+    (labels, directions, round_trips)
+    """
+    labels = labels[permutation]
+    directions = directions[permutation]
+    round_trips = round_trips + (directions[0] == -1).astype(round_trips.dtype)
+    directions = directions.at[0].set(1)
+    directions = directions.at[-1].set(jnp.where(directions[-1] == 1, -1, directions[-1]))
+    return labels, directions, round_trips
+
+
+def swap_replicas(
+    rng_key: PRNGKey,
+    state: ParallelTemperingState,
+    logdensity_fn: LogDensityFn,
+    parity: ArrayLike,
+    base_init_fn: Callable | None = None,
+) -> tuple[ParallelTemperingState, Array]:
+    r"""Swap moves between the neighbouring pairs ``(i, i + 1)`` with ``i % 2 == parity``.
+
+    Pair ``(i, i + 1)`` swaps its states with probability
+    :math:`\min\{1, \exp[(\beta_i - \beta_{i+1})(\log p(x_{i+1}) - \log p(x_i))]\}`;
+    the proposed pairs are disjoint, so their swaps are independent. Swapped states
+    get their cached log density and gradient rescaled to their new :math:`\beta`
+    (re-initialised with ``base_init_fn`` for states without a ``logdensity`` field).
+    A non-finite log ratio is rejected. The step counter is not changed.
+
+    Returns
+    -------
+    (state, swap_acceptance)
+        ``swap_acceptance`` is ``(K - 1,)``, NaN for pairs not proposed.
+    """
+    betas = state.betas
+    num = betas.shape[0]
+    ell = _untempered_logdensity(state.replicas, betas, logdensity_fn)
+    proposed = (jnp.arange(num - 1) % 2) == parity
+    log_ratio = (betas[:-1] - betas[1:]) * (ell[1:] - ell[:-1])
+    log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+    uniform = jax.random.uniform(rng_key, (num - 1,), dtype=log_ratio.dtype)
+    accept = proposed & (jnp.log(uniform) < log_ratio)
+    swap_acceptance = jnp.where(proposed, jnp.exp(jnp.minimum(log_ratio, 0.0)), jnp.nan)
+    no = jnp.zeros(1, bool)
+    takes_from_above = jnp.concatenate([accept, no])  # slot k gets slot k + 1's state
+    takes_from_below = jnp.concatenate([no, accept])  # slot k gets slot k - 1's state
+    permutation = (jnp.arange(num) + takes_from_above.astype(jnp.int32)
+                   - takes_from_below.astype(jnp.int32))
+    replicas = jax.tree.map(lambda leaf: leaf[permutation], state.replicas)
+    replicas = _retemper(replicas, betas / betas[permutation], betas, base_init_fn,
+                         logdensity_fn)
+    ell = ell[permutation]
+    labels, directions, round_trips = track_round_trips(
+        permutation, state.labels, state.directions, state.round_trips
+    )
+    new_state = state._replace(
+        position=jax.tree.map(lambda x: x[0], replicas.position),
+        logdensity=ell[0],
+        replicas=replicas,
+        labels=labels,
+        directions=directions,
+        round_trips=round_trips,
+    )
+    return new_state, swap_acceptance
+
+
+@dataclasses.dataclass(frozen=True)
+class _Init:
+    """``init(position, logdensity_fn)`` of a parallel-tempering kernel: every replica
+    at ``position``. Compared by value (base ``init`` and ladder), so equal kernels
+    share a compilation."""
+
+    base_init_fn: Callable
+    betas: tuple[float, ...]
+
+    def __call__(self, position: ArrayTree, logdensity_fn: LogDensityFn
+                 ) -> ParallelTemperingState:
+        betas = jnp.asarray(self.betas, dtype=_float_dtype())
+        positions = jax.tree.map(
+            lambda x: jnp.broadcast_to(x, (betas.shape[0], *jnp.shape(x))), position
+        )
+        return _init_from(self.base_init_fn, positions, betas, logdensity_fn)
+
+
+def _init_from(
+    base_init_fn: Callable, positions: ArrayTree, betas: Array, logdensity_fn: LogDensityFn
+) -> ParallelTemperingState:
+    replicas = jax.vmap(lambda x, beta: base_init_fn(x, _tempered(logdensity_fn, beta)))(
+        positions, betas
+    )
+    num = betas.shape[0]
+    position = jax.tree.map(lambda x: x[0], positions)
+    return ParallelTemperingState(
+        position=position,
+        logdensity=_untempered_logdensity(replicas, betas, logdensity_fn)[0],
+        replicas=replicas,
+        betas=betas,
+        labels=jnp.arange(num, dtype=jnp.int32),
+        directions=jnp.zeros(num, jnp.int32).at[0].set(1),
+        round_trips=jnp.zeros((), jnp.int32),
+        step=jnp.zeros((), jnp.int32),
+    )
+
+
+def init_replicas(
+    kernel: Kernel, positions: ArrayTree, logdensity_fn: LogDensityFn
+) -> ParallelTemperingState:
+    """The state of a :func:`parallel_tempering` kernel with replica ``k`` at
+    ``positions[k]`` (leading axis ``K`` on every leaf), where ``kernel.init`` puts
+    every replica at one position."""
+    _check_tempering_kernel(kernel)
+    betas = kernel.parameters["betas"]
+    num = jax.tree.leaves(positions)[0].shape[0]
+    if num != betas.shape[0]:
+        raise ValueError(f"positions must have a leading axis of length {betas.shape[0]} "
+                         f"(one per temperature), got {num}")
+    return _init_from(kernel.parameters["kernel"].init_fn, positions, betas, logdensity_fn)
+
+
+def _parallel_tempering_step(
+    rng_key: PRNGKey,
+    state: ParallelTemperingState,
+    logdensity_fn: LogDensityFn,
+    kernel: Kernel,
+    betas: Array,
+    swap: str,
+) -> tuple[ParallelTemperingState, ParallelTemperingInfo]:
+    """One step of :func:`parallel_tempering`: every replica's base step, then swaps."""
+    key_replicas, key_parity, key_swap = jax.random.split(rng_key, 3)
+    num = betas.shape[0]
+    betas = betas.astype(state.betas.dtype)
+    replicas = _retemper(state.replicas, betas / state.betas, betas, kernel.init_fn,
+                         logdensity_fn)
+
+    def one(base: Kernel, beta: Array, key: PRNGKey, replica: Any) -> tuple[Any, Any]:
+        return base.step(key, replica, _tempered(logdensity_fn, beta))
+
+    replicas, infos = jax.vmap(one)(kernel, betas, jax.random.split(key_replicas, num),
+                                    replicas)
+    if swap == "deo":
+        parity = state.step % 2
+    else:
+        parity = jax.random.bernoulli(key_parity).astype(jnp.int32)
+    state = state._replace(replicas=replicas, betas=betas)
+    state, swap_acceptance = swap_replicas(key_swap, state, logdensity_fn, parity,
+                                           kernel.init_fn)
+    state = state._replace(step=state.step + 1)
+    info = ParallelTemperingInfo(
+        acceptance_rate=infos.acceptance_rate[0],
+        is_divergent=infos.is_divergent[0],
+        swap_acceptance=swap_acceptance,
+        replica_acceptance=infos.acceptance_rate,
+        round_trips=state.round_trips,
+    )
+    return state, info
+
+
+def _check_tempering_kernel(kernel: Any) -> None:
+    if not (isinstance(kernel, Kernel) and kernel.name == _NAME):
+        raise TypeError(f"kernel must be a parallel_tempering kernel, got "
+                        f"{getattr(kernel, 'name', type(kernel).__name__)!r}")
+
+
+def _replica_parameters(base: Kernel, values: Mapping[str, ArrayLike], num: int) -> Kernel:
+    """The (replica-batched) base kernel with some parameters set per replica."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"replica_parameters must be a dict of per-replica values, got "
+                        f"{type(values).__name__}")
+    allowed = sorted(set(base.parameters) | ({"scale"} if base.scale is not None else set()))
+    for name, value in values.items():
+        if name not in allowed:
+            raise ValueError(f"replica_parameters has unknown parameter {name!r} for kernel "
+                             f"{base.name!r}; allowed: {allowed}")
+        shape = np.shape(value)
+        if not shape or shape[0] != num:
+            raise ValueError(f"replica_parameters[{name!r}] must have a leading axis of "
+                             f"length num_temperatures={num}, got shape {shape}")
+        if name in ("step_size", "scale"):
+            arr = np.asarray(value, dtype=float)
+            if not np.all(np.isfinite(arr) & (arr > 0)):
+                raise ValueError(f"replica_parameters[{name!r}] must be finite and > 0, "
+                                 f"got {arr.tolist()}")
+        if name == "scale" and "scale" not in base.parameters:
+            base = base.with_scale(value)
+        else:
+            base = base.replace(**{name: value})
+    return base
+
+
+def parallel_tempering(
+    kernel: Kernel,
+    num_temperatures: int | None = None,
+    max_temperature: float | None = None,
+    *,
+    betas: ArrayLike | None = None,
+    swap: str = "deo",
+    replica_parameters: Mapping[str, ArrayLike] | None = None,
+) -> Kernel:
+    r"""Parallel tempering (replica exchange) over any ebm_ppl kernel.
+
+    ``K`` replicas run the base ``kernel``, replica ``k`` on the tempered target
+    :math:`\pi_k(x) \propto p(x)^{\beta_k}`, with
+    :math:`1 = \beta_0 > \beta_1 > \dots > \beta_{K-1} = 1 / T_{\max}`. Each step moves
+    every replica with one base step (``vmap`` over replicas, each with its own key and
+    its own hyper-parameters), then proposes to swap the states of neighbouring pairs
+    ``(i, i + 1)`` of one parity, accepted with probability
+
+    .. math::
+
+        \alpha_i = \min\Big\{1, \frac{\pi_i(x_{i+1})\, \pi_{i+1}(x_i)}
+            {\pi_i(x_i)\, \pi_{i+1}(x_{i+1})}\Big\}
+          = \min\Big\{1, \exp\big[(\beta_i - \beta_{i+1})
+            \big(\log p(x_{i+1}) - \log p(x_i)\big)\big]\Big\}.
+
+    Both moves leave the product :math:`\prod_k \pi_k(x_k)` invariant, so the cold
+    replica's marginal is the target :math:`p`; hot replicas cross the energy barriers
+    between modes (a barrier of :math:`\Delta` nats costs :math:`\beta \Delta` at
+    :math:`\beta`) and hand the new modes down the ladder through the swaps.
+
+    *Why non-reversible swaps.* With ``swap="seo"`` (stochastic even/odd) the parity of
+    the pairs is drawn at random each step: the swap kernel is reversible, and a state
+    diffuses along the ladder, needing :math:`O(K^2)` steps for a round trip
+    cold → hottest → cold. With ``swap="deo"`` (deterministic even/odd, the default)
+    even steps propose ``(0, 1), (2, 3), ...`` and odd steps ``(1, 2), (3, 4), ...``:
+    an accepted swap carries a state on in the same direction at the next step, so it
+    travels the ladder ballistically, in :math:`O(K)` steps; the round-trip rate then
+    grows with :math:`K` up to :math:`1 / (2 + 2\Lambda)`, :math:`\Lambda` the
+    communication barrier, instead of collapsing (Syed et al. 2022). Each even or odd
+    swap kernel is invariant, hence so is their alternation.
+
+    Parameters
+    ----------
+    kernel
+        The base kernel (:func:`~ebm_ppl.kernels.mala`, :func:`~ebm_ppl.kernels.hmc`,
+        :func:`~ebm_ppl.kernels.nuts`, :func:`~ebm_ppl.kernels.random_walk`,
+        :func:`~ebm_ppl.kernels.ula`, :func:`~ebm_ppl.kernels.from_blackjax`...). Its
+        hyper-parameters are broadcast to every replica unless ``replica_parameters``
+        sets them.
+    num_temperatures
+        :math:`K \geq 2`; 8 by default (``len(betas)`` when ``betas`` is given).
+    max_temperature
+        :math:`T_{\max} > 1`: the ladder is :func:`tempered_ladder` (geometric from 1
+        to :math:`1/T_{\max}`). Required unless ``betas`` is given. Choose it so that
+        the hottest replica crosses the barriers: :math:`T_{\max}` of the order of the
+        barrier height in nats.
+    betas
+        The ladder itself, ``(K,)`` strictly decreasing in (0, 1], first 1 (then leave
+        ``max_temperature`` out).
+    swap
+        ``"deo"`` (deterministic even/odd, non-reversible) or ``"seo"`` (stochastic
+        even/odd, reversible).
+    replica_parameters
+        Per-replica values of the base kernel's numeric hyper-parameters, each with a
+        leading axis of length ``K``: e.g. ``{"step_size": 0.1 / betas}`` for MALA
+        (hotter replicas are wider, so want larger steps: MALA's and ULA's step sizes
+        scale like a variance, :math:`1/\beta`; HMC's step size and a random walk's
+        ``"scale"`` like a standard deviation, :math:`\beta^{-1/2}`).
+
+    Returns
+    -------
+    Kernel
+        Named ``"parallel_tempering"``; its state is a :class:`ParallelTemperingState`
+        whose ``position`` and ``logdensity`` are the cold replica's, its info a
+        :class:`ParallelTemperingInfo`. :func:`ebm_ppl.sample` records the cold
+        replica; warm-up adaptation is not wired yet (``adaptation="none"``: the
+        hyper-parameters are used as given).
+
+    Raises
+    ------
+    TypeError
+        If ``kernel`` is not an ebm_ppl kernel or ``replica_parameters`` not a dict.
+    ValueError
+        If ``num_temperatures``, ``max_temperature``, ``betas``, ``swap`` or
+        ``replica_parameters`` is invalid, or the ladder is given twice or not at all.
+
+    Notes
+    -----
+    The cached log density and gradient of a base state (fields ``logdensity`` and
+    ``logdensity_grad``, as every ebm_ppl and BlackJAX state has) are those of the
+    tempered target, :math:`\beta_k \log p` and :math:`\beta_k \nabla \log p`; a swap
+    moves a state to another :math:`\beta`, so they are multiplied by
+    :math:`\beta_{\text{new}} / \beta_{\text{old}}` (a state without a ``logdensity``
+    field is initialised again by the base kernel instead). Any other cached quantity
+    must not depend on :math:`\beta`. The state also records the ladder its caches
+    refer to, so the ladder may be changed between steps (:func:`with_betas`,
+    :func:`adapt_ladder`).
+
+    References
+    ----------
+    Geyer (1991), *Markov chain Monte Carlo maximum likelihood*, Computing Science and
+    Statistics 23. Swendsen & Wang (1986), *Replica Monte Carlo simulation of spin
+    glasses*, Phys. Rev. Lett. 57.
+    Syed, Bouchard-Côté, Deligiannidis & Doucet (2022), *Non-reversible parallel
+    tempering: a scalable highly parallel MCMC scheme*, JRSSB 84(2),
+    https://arxiv.org/abs/1905.02939
+    Okabe, Kawata, Okamoto & Mikami (2001), *Replica-exchange Monte Carlo method for the
+    isobaric-isothermal ensemble*, Chem. Phys. Lett. 335 (the even/odd scheme).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from ebm_ppl import kernels
+    >>> betas = kernels.tempered_ladder(4, 50.0)
+    >>> pt = kernels.parallel_tempering(kernels.mala(0.2), betas=betas,
+    ...                                 replica_parameters={"step_size": 0.2 / betas})
+    >>> logdensity = lambda x: jnp.logaddexp(-0.5 * jnp.sum((x - 4.0) ** 2),
+    ...                                      -0.5 * jnp.sum((x + 4.0) ** 2))
+    >>> state = pt.init(jnp.zeros(2), logdensity)
+    >>> state, info = jax.jit(pt.step, static_argnums=2)(jax.random.key(0), state,
+    ...                                                  logdensity)
+    >>> state.position.shape, info.swap_acceptance.shape
+    ((2,), (3,))
+    """
+    check_kernel(kernel)
+    if kernel.name == _NAME:
+        raise ValueError("kernel must not itself be a parallel_tempering kernel")
+    if swap not in SWAP_SCHEMES:
+        raise ValueError(f"swap must be one of {SWAP_SCHEMES}, got {swap!r}")
+    if betas is None:
+        if max_temperature is None:
+            raise ValueError("max_temperature must be given when betas is None (e.g. "
+                             "max_temperature=100.0, or pass the ladder as betas=)")
+        num = 8 if num_temperatures is None else num_temperatures
+        ladder = tempered_ladder(num, max_temperature)
+    else:
+        if max_temperature is not None:
+            raise ValueError("pass either max_temperature or betas, not both")
+        ladder = _check_betas(betas)
+        if num_temperatures is not None:
+            check_int("num_temperatures", num_temperatures, 2)
+            if num_temperatures != ladder.shape[0]:
+                raise ValueError(f"num_temperatures must equal len(betas)={ladder.shape[0]}, "
+                                 f"got {num_temperatures}")
+    num = ladder.shape[0]
+    base = jax.tree.map(lambda leaf: jnp.broadcast_to(jnp.asarray(leaf),
+                                                      (num, *jnp.shape(leaf))), kernel)
+    if replica_parameters is not None:
+        base = _replica_parameters(base, replica_parameters, num)
+    return Kernel(
+        name=_NAME,
+        init_fn=_Init(kernel.init_fn, tuple(float(b) for b in np.asarray(ladder))),
+        kernel_fn=_parallel_tempering_step,
+        parameters={"kernel": base, "betas": ladder},
+        static_parameters=(("swap", swap),),
+        adaptation="none",
+        target_acceptance_rate=kernel.target_acceptance_rate,
+    )
+
+
+def replica_step_sizes(kernel: Kernel) -> Array | None:
+    """The ``(K,)`` per-replica step sizes of a :func:`parallel_tempering` kernel (a
+    random walk's scales), or None when the base kernel has neither."""
+    _check_tempering_kernel(kernel)
+    return kernel.parameters["kernel"].step_size
+
+
+def with_replica_step_sizes(kernel: Kernel, step_sizes: ArrayLike) -> Kernel:
+    """The :func:`parallel_tempering` kernel with its per-replica step sizes (a random
+    walk's scales) replaced; traceable, so a warm-up may call it under ``jit``."""
+    _check_tempering_kernel(kernel)
+    base = kernel.parameters["kernel"]
+    if "step_size" in base.parameters:
+        base = base.replace(step_size=step_sizes)
+    elif base.scale is not None:
+        base = base.with_scale(step_sizes)
+    else:
+        raise ValueError(f"the base kernel {base.name!r} has no step size or scale")
+    return dataclasses.replace(kernel, parameters={**kernel.parameters, "kernel": base})
+
+
+def with_betas(kernel: Kernel, betas: ArrayLike) -> Kernel:
+    """The :func:`parallel_tempering` kernel with another ladder (same length);
+    traceable. States made with the old ladder stay valid: the next step rescales their
+    cached values."""
+    _check_tempering_kernel(kernel)
+    old = kernel.parameters["betas"]
+    if _is_concrete(betas) and np.ndim(betas) == 1:
+        betas = _check_betas(betas)
+    if jnp.shape(betas) != jnp.shape(old):
+        raise ValueError(f"betas must have shape {jnp.shape(old)}, got {jnp.shape(betas)}")
+    return dataclasses.replace(kernel, parameters={**kernel.parameters,
+                                                   "betas": jnp.asarray(betas, old.dtype)})
