@@ -1,78 +1,107 @@
-r"""Warm-up adaptation of kernel hyper-parameters: the one implementation, one chain at a time.
+r"""Every warm-up of ebm_ppl, in optax's shape: one object per scheme, one state type each.
 
-Used by :func:`ebm_ppl.sample` (under ``vmap``, each chain tunes its own kernel) and by
-the NumPyro adapters of :mod:`ebm_ppl.numpyro`. The API is three pure functions on a
-:class:`~ebm_ppl.kernels.Kernel` and an :class:`AdaptationState`:
+A warm-up is a frozen, hashable object (so it can be a static argument of ``jax.jit``;
+two equal warm-ups share compiled code) with three pure methods, applied to one chain:
 
 .. code-block:: python
 
-    state = adaptation.init(kernel, position, num_warmup)            # before warm-up
-    kernel, state = adaptation.update(kernel, state, position, acceptance_rate)
+    warmup = adaptation.window(target_acceptance_rate=0.8)      # or kernel.default_warmup
+    state = warmup.init(kernel, position, num_warmup)             # before warm-up
+    kernel, state = warmup.update(kernel, state, position, acceptance_rate)
     # ... once per warm-up transition, with the position and acceptance rate of the
     # transition just made by ``kernel``; the update of the last warm-up step (count
     # num_warmup - 1) also applies ``final``, and later calls leave both unchanged.
-    kernel = adaptation.final(kernel, state)                          # averaged values
+    kernel = warmup.final(kernel, state)                          # averaged values
 
-The tuned hyper-parameters live in the returned kernel (``kernel.replace`` /
-``kernel.with_scale``), so what is adapted is what the next ``kernel.step`` uses.
-``num_warmup`` is a traced number: the Stan window schedule is computed by
-:func:`window_stage` inside the trace, so a new ``num_warmup`` compiles nothing.
+The tuned hyper-parameters live in the returned kernel (``kernel.replace``), so what is
+adapted is what the next ``kernel.step`` uses. ``num_warmup`` is a traced number: the
+Stan window schedule is computed by :func:`window_stage` inside the trace, so a new
+``num_warmup`` compiles nothing. Every kernel brings its own ``default_warmup``;
+:func:`ebm_ppl.sample` and the NumPyro kernels take another one explicitly.
 
-Schemes (``kernel.adaptation``, or the ``scheme`` argument):
+Warm-ups (each built by a factory of this module):
 
-* ``"window"`` — Stan's schedule (:func:`window_stage`): dual averaging of the step size
-  in every window, and a diagonal or dense inverse mass matrix from Welford estimates
-  (BlackJAX ``mass_matrix_adaptation``, regularised towards :math:`10^{-3} I` unless
-  ``kernel.regularize_mass_matrix`` is False; zero outside ``kernel.mass_blocks``
-  when the kernel has a block structure) in slow, doubling windows; the step size
-  restarts at the end of each slow window. The start is
-  the kernel's own ``inverse_mass_matrix`` (user-given 1-D or 2-D, or the identity);
-  it stays unchanged until the first slow window ends (with ``num_warmup < 20``, no
-  window at all);
-* ``"step_size"`` — dual averaging of the step size only (MALA; HMC/NUTS/Barker with
-  ``adapt_mass_matrix=False``, whose inverse mass matrix is then left as given):
+* :func:`window` — Stan's schedule (:func:`window_stage`): dual averaging of the step
+  size in every window, and a diagonal or dense inverse mass matrix from Welford
+  estimates (BlackJAX ``mass_matrix_adaptation``, regularised towards
+  :math:`10^{-3} I` with weight :math:`5/(n+5)` unless ``regularize=False``; zero
+  outside ``mass_blocks`` when given) in slow, doubling windows; the step size restarts
+  at the end of each slow window. The start is the kernel's own ``inverse_mass_matrix``
+  (user-given 1-D or 2-D, or the identity); it stays unchanged until the first slow
+  window ends (with ``num_warmup < 20``, no window at all). ``adapt_step_size=False``
+  keeps the kernel's step size (NumPyro's ``adapt_step_size=False``);
+* :func:`dual_averaging` — dual averaging of the step size only (MALA; HMC/NUTS/Barker
+  with ``adapt_mass_matrix=False``):
 
   .. math::
 
       \log h_{t+1} = \mu - \frac{\sqrt t}{\gamma (t + t_0)} \sum_{s \le t}
       (\delta - \alpha_s), \qquad
-      \overline{\log h}_{t+1} = t^{-\kappa} \log h_{t+1} + (1 - t^{-\kappa})
+      \overline{\log h}_{t+1} = t^{-\kappa} \log h_{t} + (1 - t^{-\kappa})
       \overline{\log h}_t,
 
   :math:`\mu = \log 10 h_0`, :math:`\gamma = 0.05`, :math:`t_0 = 10`,
-  :math:`\kappa = 0.75` (Hoffman & Gelman 2014, BlackJAX defaults); sampling uses
+  :math:`\kappa = 0.75` (Hoffman & Gelman 2014, BlackJAX defaults; BlackJAX averages the
+  iterate from before the update, as written); sampling uses
   :math:`\exp \overline{\log h}`;
-* ``"scale"`` — Robbins–Monro on the log scale of a random-walk MH proposal,
+* :func:`robbins_monro` — Robbins–Monro on the log scale of a random-walk proposal,
   :math:`\log s_{t+1} = \log s_t + t^{-0.6} (\alpha_t - \delta)`;
-* ``"none"`` — nothing is adapted.
+* :func:`mclmc` — BlackJAX's own MCLMC tuner (``mclmc_find_L_and_step_size``), run
+  once over the whole warm-up instead of step by step (:meth:`MCLMCWarmup.tune`);
+* :func:`none` — nothing is adapted.
 
 References
 ----------
 Hoffman & Gelman (2014), https://arxiv.org/abs/1111.4246 (dual averaging);
 Stan Reference Manual, *HMC algorithm parameters* (window schedule);
-Andrieu & Thoms (2008), *A tutorial on adaptive MCMC*, Statistics and Computing 18.
+Andrieu & Thoms (2008), *A tutorial on adaptive MCMC*, Statistics and Computing 18;
+Robnik, De Luca, Silverstein & Seljak (2023), https://arxiv.org/abs/2212.08549 (MCLMC).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import dataclasses
+import math
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
 from blackjax.adaptation.mass_matrix import mass_matrix_adaptation, welford_algorithm
+from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from jax.flatten_util import ravel_pytree
 
-from ebm_ppl._types import Array, ArrayLike, ArrayTree
-from ebm_ppl.kernels.base import ADAPTATIONS, Kernel, block_mask
+from ebm_ppl._types import Array, ArrayLike, ArrayTree, LogDensityFn, PRNGKey
+from ebm_ppl._validation import check_probability
+
+if TYPE_CHECKING:  # the kernels import this module (their default warm-ups), not the reverse
+    from ebm_ppl.kernels.base import Kernel
 
 __all__ = [
-    "AdaptationState",
+    "WARMUPS",
     "MIN_WINDOW_WARMUP",
-    "init",
-    "update",
-    "final",
+    "Warmup",
+    "WindowWarmup",
+    "DualAveragingWarmup",
+    "RobbinsMonroWarmup",
+    "MCLMCWarmup",
+    "NoWarmup",
+    "WindowState",
+    "DualAveragingState",
+    "RobbinsMonroState",
+    "NoWarmupState",
+    "window",
+    "dual_averaging",
+    "robbins_monro",
+    "mclmc",
+    "none",
+    "from_name",
+    "block_mask",
+    "mclmc_warmup",
+    "mclmc_warmup_chains",
     "window_stage",
     "warmup_schedule",
 ]
@@ -89,39 +118,6 @@ _MIN_WINDOWS = 20
 MIN_WINDOW_WARMUP = _INITIAL_BUFFER + _FIRST_WINDOW + _FINAL_BUFFER
 #: Iterations of the window loop: window sizes double, so 32 cover any int32 length.
 _MAX_WINDOWS = 32
-
-
-class AdaptationState(NamedTuple):
-    """Per-chain warm-up state.
-
-    Attributes
-    ----------
-    dual_averaging
-        BlackJAX dual-averaging state of the log step size (schemes ``window`` and
-        ``step_size``; None otherwise).
-    mass_matrix
-        BlackJAX mass-matrix state (Welford estimate of the current window and the
-        current inverse mass matrix; scheme ``window`` only, None otherwise).
-    log_scale
-        Log proposal scale (scheme ``scale``; 0 otherwise).
-    count
-        Warm-up updates done so far.
-    num_warmup
-        Length of the warm-up (traced: a new length compiles nothing).
-    """
-
-    dual_averaging: Any
-    mass_matrix: Any
-    log_scale: Array
-    count: Array
-    num_warmup: Array
-
-
-def _scheme(kernel: Kernel, scheme: str | None) -> str:
-    scheme = kernel.adaptation if scheme is None else scheme
-    if scheme not in ADAPTATIONS:
-        raise ValueError(f"scheme must be one of {ADAPTATIONS}, got {scheme!r}")
-    return scheme
 
 
 # ---------------------------------------------------------------------- schedule
@@ -166,146 +162,400 @@ def warmup_schedule(num_warmup: int) -> np.ndarray:
     return np.stack([np.asarray(s, np.int32) for s in stages], axis=-1)
 
 
-# ---------------------------------------------------------------------- init / update
-def init(
-    kernel: Kernel, position: ArrayTree, num_warmup: ArrayLike, scheme: str | None = None
-) -> AdaptationState:
-    """Warm-up state of one chain of ``kernel`` at ``position``.
 
-    Parameters
+
+# ---------------------------------------------------------------------- states
+class WindowState(NamedTuple):
+    """State of :func:`window`: BlackJAX's dual-averaging state of the log step size,
+    its mass-matrix state (Welford estimate of the current window and the current
+    inverse mass matrix), the updates done so far and the (traced) warm-up length."""
+
+    dual_averaging: Any
+    mass_matrix: Any
+    count: Array
+    num_warmup: Array
+
+
+class DualAveragingState(NamedTuple):
+    """State of :func:`dual_averaging`: BlackJAX's dual-averaging state, count, length."""
+
+    dual_averaging: Any
+    count: Array
+    num_warmup: Array
+
+
+class RobbinsMonroState(NamedTuple):
+    """State of :func:`robbins_monro`: the log proposal scale, count, length."""
+
+    log_scale: Array
+    count: Array
+    num_warmup: Array
+
+
+class NoWarmupState(NamedTuple):
+    """State of :func:`none` and :func:`mclmc` (whose tuner runs outside the steps)."""
+
+    count: Array
+    num_warmup: Array
+
+
+def block_mask(blocks: tuple, size: int) -> np.ndarray:
+    """The ``(size, size)`` 0/1 mask of a block-structured matrix: the diagonal, and
+    every pair of flat indices that lie in one of ``blocks`` (a tuple of index tuples)."""
+    mask = np.eye(size)
+    for block in blocks:
+        idx = np.asarray(block, int)
+        mask[np.ix_(idx, idx)] = 1.0
+    return mask
+
+
+def _counters(num_warmup: ArrayLike) -> tuple[Array, Array]:
+    return jnp.zeros((), jnp.int32), jnp.asarray(num_warmup, jnp.int32)
+
+
+# ---------------------------------------------------------------------- the protocol
+@dataclasses.dataclass(frozen=True)
+class Warmup:
+    """Base of the warm-ups: :meth:`update` counts, finishes and freezes; subclasses
+    give ``name``, :meth:`init`, :meth:`_step` and (if they average) :meth:`final`.
+
+    Attributes
     ----------
-    kernel
-        The kernel to tune (its current hyper-parameters are the starting point).
-    position
-        One chain's position (sets the size of the mass matrix).
-    num_warmup
-        Number of warm-up transitions (may be traced).
-    scheme
-        One of :data:`~ebm_ppl.kernels.ADAPTATIONS`; ``kernel.adaptation`` when None.
+    target_acceptance_rate
+        Acceptance rate the warm-up steers to (unused by :func:`none`).
     """
-    scheme = _scheme(kernel, scheme)
-    kernel = kernel.with_defaults(position)
-    flat, _ = ravel_pytree(position)
-    dual_averaging = mass_matrix = None
-    log_scale = jnp.zeros((), flat.dtype)
-    if scheme in ("window", "step_size"):
-        da_init, _, _ = dual_averaging_adaptation(kernel.target_acceptance_rate)
+
+    name: ClassVar[str] = "none"
+    #: Shortest warm-up that fits the scheme; ``sample`` warns below it.
+    min_warmup: ClassVar[int] = 0
+    #: Whether the warm-up runs as one call before sampling (:meth:`tune`) instead of
+    #: step by step.
+    tunes_once: ClassVar[bool] = False
+    target_acceptance_rate: float = 0.8
+
+    def __post_init__(self) -> None:
+        check_probability("target_acceptance_rate", self.target_acceptance_rate)
+
+    def init(self, kernel: Kernel, position: ArrayTree, num_warmup: ArrayLike) -> Any:
+        """Warm-up state of one chain of ``kernel`` at ``position``."""
+        return NoWarmupState(*_counters(num_warmup))
+
+    def update(
+        self, kernel: Kernel, state: Any, position: ArrayTree, acceptance_rate: ArrayLike
+    ) -> tuple[Kernel, Any]:
+        """One warm-up update of one chain after a transition of ``kernel``.
+
+        The update of the last warm-up step also applies :meth:`final`; updates past
+        ``num_warmup`` return ``kernel`` and ``state`` unchanged.
+
+        Parameters
+        ----------
+        kernel
+            The kernel that made the transition.
+        state
+            The chain's warm-up state.
+        position
+            Position after the transition (fed to a mass-matrix estimate).
+        acceptance_rate
+            Acceptance rate of the transition.
+
+        Returns
+        -------
+        (kernel, state)
+            The kernel with tuned hyper-parameters and the new state.
+        """
+        kernel = kernel.with_defaults(position)
+        new_kernel, new_state = self._step(kernel, state, position, jnp.asarray(acceptance_rate))
+        new_state = new_state._replace(count=state.count + 1)
+        is_last = new_state.count == state.num_warmup
+        new_kernel = jax.lax.cond(
+            is_last, lambda k: self.final(k, new_state), lambda k: k, new_kernel
+        )
+        in_warmup = state.count < state.num_warmup
+
+        def keep(new: Any, old: Any) -> Any:
+            return jax.tree.map(
+                lambda a, b: jnp.where(in_warmup, a, b).astype(jnp.result_type(b)), new, old)
+
+        return keep(new_kernel, kernel), keep(new_state, state)
+
+    def final(self, kernel: Kernel, state: Any) -> Kernel:
+        """The kernel to sample with (the tuned hyper-parameters as they are)."""
+        return kernel
+
+    def _step(self, kernel: Kernel, state: Any, position: ArrayTree,
+              acceptance_rate: Array) -> tuple[Kernel, Any]:
+        return kernel, state
+
+    def tune(self, kernels: Kernel, rng_key: PRNGKey, states: Any, pot: Any,
+             num_warmup: int) -> tuple[Any, Kernel]:
+        """Tune every chain at once before sampling (only where ``tunes_once``)."""
+        raise NotImplementedError(f"the {self.name!r} warm-up runs step by step")
+
+    def tune_one(self, kernel: Kernel, rng_key: PRNGKey, state: Any,
+                 logdensity_fn: LogDensityFn, num_warmup: int) -> tuple[Any, Kernel]:
+        """Tune one chain before sampling (only where ``tunes_once``)."""
+        raise NotImplementedError(f"the {self.name!r} warm-up runs step by step")
+
+
+@dataclasses.dataclass(frozen=True)
+class NoWarmup(Warmup):
+    """Nothing is adapted (:func:`none`)."""
+
+    name: ClassVar[str] = "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class DualAveragingWarmup(Warmup):
+    """Dual averaging of the step size (:func:`dual_averaging`)."""
+
+    name: ClassVar[str] = "step_size"
+
+    def init(self, kernel: Kernel, position: ArrayTree, num_warmup: ArrayLike
+             ) -> DualAveragingState:
+        flat, _ = ravel_pytree(position)
+        da_init, _, _ = dual_averaging_adaptation(self.target_acceptance_rate)
         step_size = kernel.parameters.get("step_size", jnp.ones((), flat.dtype))
-        dual_averaging = da_init(step_size)
-    if scheme == "window":
+        return DualAveragingState(da_init(step_size), *_counters(num_warmup))
+
+    def _step(self, kernel, state, position, acceptance_rate):
+        _, da_update, _ = dual_averaging_adaptation(self.target_acceptance_rate)
+        dual_averaging = da_update(state.dual_averaging, acceptance_rate)
+        return (kernel.replace(step_size=jnp.exp(dual_averaging.log_step_size)),
+                state._replace(dual_averaging=dual_averaging))
+
+    def final(self, kernel: Kernel, state: Any) -> Kernel:
+        """The kernel with its step size at the dual-averaging average."""
+        _, _, da_final = dual_averaging_adaptation(self.target_acceptance_rate)
+        return kernel.replace(step_size=da_final(state.dual_averaging))
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowWarmup(Warmup):
+    """Stan's window adaptation (:func:`window`).
+
+    Attributes
+    ----------
+    regularize
+        Shrink each estimate towards :math:`10^{-3} I` with weight :math:`5/(n + 5)`
+        (Stan's and NumPyro's rule) or use the plain sample covariance.
+    mass_blocks
+        Block structure of a dense inverse mass matrix (NumPyro's ``dense_mass`` as site
+        groups): a tuple of groups of flat indices; entries outside the blocks and off
+        the diagonal are kept at zero (:func:`block_mask`). Empty: no structure.
+    adapt_step_size
+        Whether the step size is tuned (False: the mass matrix only, step size as given).
+    """
+
+    name: ClassVar[str] = "window"
+    min_warmup: ClassVar[int] = MIN_WINDOW_WARMUP
+    regularize: bool = True
+    mass_blocks: tuple = ()
+    adapt_step_size: bool = True
+
+    def init(self, kernel: Kernel, position: ArrayTree, num_warmup: ArrayLike) -> WindowState:
+        kernel = kernel.with_defaults(position)
+        flat, _ = ravel_pytree(position)
+        da_init, _, _ = dual_averaging_adaptation(self.target_acceptance_rate)
+        step_size = kernel.parameters.get("step_size", jnp.ones((), flat.dtype))
         imm = kernel.parameters["inverse_mass_matrix"]
         mm_init, _, _ = mass_matrix_adaptation(is_diagonal_matrix=jnp.ndim(imm) == 1)
-        mass_matrix = mm_init(flat.shape[0], imm)
-    if scheme == "scale":
-        log_scale = jnp.log(jnp.asarray(kernel.scale, flat.dtype))
-    return AdaptationState(dual_averaging, mass_matrix, log_scale,
-                           jnp.zeros((), jnp.int32), jnp.asarray(num_warmup, jnp.int32))
+        return WindowState(da_init(step_size), mm_init(flat.shape[0], imm),
+                           *_counters(num_warmup))
+
+    def _step(self, kernel, state, position, acceptance_rate):
+        target = self.target_acceptance_rate
+        da_init, da_update, da_final = dual_averaging_adaptation(target)
+        diagonal = jnp.ndim(state.mass_matrix.inverse_mass_matrix) == 1
+        _, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=diagonal)
+        is_slow, is_window_end = window_stage(state.count, state.num_warmup)
+        flat, _ = ravel_pytree(position)
+        dual_averaging = da_update(state.dual_averaging, acceptance_rate)
+        mass_matrix = jax.lax.cond(
+            is_slow, lambda m: mm_update(m, flat), lambda m: m, state.mass_matrix
+        )
+
+        def end_window(args):
+            mass_matrix, dual_averaging = args
+            new = mm_final(mass_matrix)
+            imm = new.inverse_mass_matrix
+            if not self.regularize:  # the plain sample covariance
+                imm, _, _ = welford_algorithm(diagonal)[2](mass_matrix.wc_state)
+            if self.mass_blocks:  # NumPyro's block structure: zero outside the blocks
+                imm = imm * block_mask(self.mass_blocks, imm.shape[0]).astype(imm.dtype)
+            new = new._replace(inverse_mass_matrix=imm.astype(new.inverse_mass_matrix.dtype))
+            return new, da_init(da_final(dual_averaging))
+
+        mass_matrix, dual_averaging = jax.lax.cond(
+            is_window_end, end_window, lambda a: a, (mass_matrix, dual_averaging)
+        )
+        step_size = (jnp.exp(dual_averaging.log_step_size) if self.adapt_step_size
+                     else kernel.parameters["step_size"])
+        kernel = kernel.replace(
+            step_size=step_size,
+            inverse_mass_matrix=mass_matrix.inverse_mass_matrix,
+        )
+        return kernel, state._replace(dual_averaging=dual_averaging, mass_matrix=mass_matrix)
+
+    def final(self, kernel: Kernel, state: Any) -> Kernel:
+        """The kernel with its step size at the dual-averaging average."""
+        if not self.adapt_step_size:
+            return kernel
+        _, _, da_final = dual_averaging_adaptation(self.target_acceptance_rate)
+        return kernel.replace(step_size=da_final(state.dual_averaging))
 
 
-def update(
-    kernel: Kernel,
-    state: AdaptationState,
-    position: ArrayTree,
-    acceptance_rate: ArrayLike,
-    scheme: str | None = None,
-) -> tuple[Kernel, AdaptationState]:
-    """One warm-up update of one chain after a transition of ``kernel``.
+@dataclasses.dataclass(frozen=True)
+class RobbinsMonroWarmup(Warmup):
+    """Robbins–Monro adaptation of a random-walk proposal's scale (:func:`robbins_monro`).
+    The kernel's ``proposal`` parameter must have a ``scale`` (``kernels.random_walk``)."""
 
-    The update of the last warm-up step also applies :func:`final`; updates past
-    ``num_warmup`` return ``kernel`` and ``state`` unchanged (so a driver may call it on
-    every iteration under ``jnp.where``-free control flow).
+    name: ClassVar[str] = "scale"
+    target_acceptance_rate: float = 0.234
 
-    Parameters
-    ----------
-    kernel
-        The kernel that made the transition.
-    state
-        The chain's :class:`AdaptationState`.
-    position
-        Position after the transition (fed to the mass-matrix estimate).
-    acceptance_rate
-        Acceptance rate of the transition.
-    scheme
-        As in :func:`init`.
+    def init(self, kernel: Kernel, position: ArrayTree, num_warmup: ArrayLike
+             ) -> RobbinsMonroState:
+        flat, _ = ravel_pytree(position)
+        scale = _proposal(kernel).scale
+        if scale is None:
+            raise ValueError(f"robbins_monro adapts a proposal scale; kernel {kernel.name!r} "
+                             "has none (use kernels.random_walk, or warmup=adaptation.none())")
+        return RobbinsMonroState(jnp.log(jnp.asarray(scale, flat.dtype)),
+                                 *_counters(num_warmup))
+
+    def _step(self, kernel, state, position, acceptance_rate):
+        gain = (state.count + 1).astype(state.log_scale.dtype) ** -_RM_EXPONENT
+        log_scale = state.log_scale + gain * (acceptance_rate - self.target_acceptance_rate)
+        proposal = _proposal(kernel).with_scale(jnp.exp(log_scale))
+        return kernel.replace(proposal=proposal), state._replace(log_scale=log_scale)
+
+
+def _proposal(kernel: Kernel) -> Any:
+    proposal = kernel.parameters.get("proposal")
+    if proposal is None:
+        raise ValueError(f"robbins_monro adapts a proposal scale; kernel {kernel.name!r} has "
+                         "no proposal")
+    return proposal
+
+
+@dataclasses.dataclass(frozen=True)
+class MCLMCWarmup(Warmup):
+    """BlackJAX's MCLMC tuner, run once over the warm-up (:func:`mclmc`)."""
+
+    name: ClassVar[str] = "mclmc"
+    tunes_once: ClassVar[bool] = True
+
+    def tune(self, kernels: Kernel, rng_key: PRNGKey, states: Any, pot: Any,
+             num_warmup: int) -> tuple[Any, Kernel]:
+        """:func:`mclmc_warmup_chains` (``num_warmup`` a Python integer)."""
+        return mclmc_warmup_chains(kernels, rng_key, states, pot, num_warmup)
+
+    def tune_one(self, kernel: Kernel, rng_key: PRNGKey, state: Any,
+                 logdensity_fn: LogDensityFn, num_warmup: int) -> tuple[Any, Kernel]:
+        """:func:`mclmc_warmup` of one chain."""
+        return mclmc_warmup(kernel, rng_key, state, logdensity_fn, num_warmup)
+
+
+# ---------------------------------------------------------------------- factories
+def window(target_acceptance_rate: float = 0.8, *, regularize: bool = True,
+           mass_blocks: tuple = (), adapt_step_size: bool = True) -> WindowWarmup:
+    """Stan's window adaptation of the step size and the inverse mass matrix (HMC, NUTS,
+    Barker, preconditioned MALA); see :class:`WindowWarmup`."""
+    return WindowWarmup(target_acceptance_rate=float(target_acceptance_rate),
+                        regularize=bool(regularize),
+                        mass_blocks=tuple(tuple(int(i) for i in b) for b in mass_blocks),
+                        adapt_step_size=bool(adapt_step_size))
+
+
+def dual_averaging(target_acceptance_rate: float = 0.8) -> DualAveragingWarmup:
+    """Dual averaging of the step size only (Hoffman & Gelman 2014)."""
+    return DualAveragingWarmup(target_acceptance_rate=float(target_acceptance_rate))
+
+
+def robbins_monro(target_acceptance_rate: float = 0.234) -> RobbinsMonroWarmup:
+    """Robbins–Monro adaptation of a random-walk proposal's log scale towards
+    ``target_acceptance_rate`` (0.234, optimal for random walks in high dimension)."""
+    return RobbinsMonroWarmup(target_acceptance_rate=float(target_acceptance_rate))
+
+
+def mclmc(target_acceptance_rate: float = 0.8) -> MCLMCWarmup:
+    """BlackJAX's MCLMC tuner (energy-error step size, preconditioner and ``L``); the
+    target is unused (MCLMC has no accept/reject)."""
+    return MCLMCWarmup(target_acceptance_rate=float(target_acceptance_rate))
+
+
+def none() -> NoWarmup:
+    """No adaptation: the kernel's hyper-parameters as given."""
+    return NoWarmup()
+
+
+#: Warm-up names (as stored in a run's ``attrs["adaptation"]``) -> factory.
+WARMUPS = {"window": window, "step_size": dual_averaging, "scale": robbins_monro,
+           "mclmc": mclmc, "none": none}
+
+
+def from_name(name: str, target_acceptance_rate: float | None = None) -> Warmup:
+    """The warm-up called ``name`` (one of :data:`WARMUPS`), with its default target or
+    ``target_acceptance_rate``."""
+    if name not in WARMUPS:
+        raise ValueError(f"warm-up must be one of {tuple(WARMUPS)}, got {name!r}")
+    if name == "none":
+        return none()
+    return (WARMUPS[name]() if target_acceptance_rate is None
+            else WARMUPS[name](target_acceptance_rate))
+
+
+# ---------------------------------------------------------------------- MCLMC's tuner
+#: BlackJAX's default fractions of ``mclmc_find_L_and_step_size``'s three stages; the
+#: second stage is a third longer with diagonal preconditioning.
+_MCLMC_FRACTIONS = (0.1, 0.1 * 4 / 3, 0.1)
+
+
+def mclmc_warmup(
+    kernel: Kernel, rng_key: PRNGKey, state: Any, logdensity_fn: LogDensityFn, num_warmup: int
+) -> tuple[Any, Kernel]:
+    r"""Tune an MCLMC kernel with BlackJAX's ``mclmc_find_L_and_step_size`` (one chain).
+
+    The step size is set so that the energy error per dimension has variance
+    :math:`5 \cdot 10^{-4}`, a diagonal preconditioner from the draws' variances, and
+    :math:`L` from the effective sample size (Robnik et al. 2023). The three stages use
+    about ``num_warmup`` integrator steps in all (BlackJAX's fractions 0.1, 0.1, 0.1 of
+    ``num_warmup / 0.33``). ``num_warmup`` must be a Python integer (it sets scan
+    lengths).
 
     Returns
     -------
-    (kernel, state)
-        The kernel with tuned hyper-parameters and the new state.
+    (state, kernel)
+        The state after tuning and the kernel with the tuned ``L``, ``step_size`` and
+        ``inverse_mass_matrix``.
     """
-    scheme = _scheme(kernel, scheme)
-    if scheme == "none":
-        return kernel, state
-    kernel = kernel.with_defaults(position)
-    acceptance_rate = jnp.asarray(acceptance_rate)
-    new_kernel, new_state = _UPDATES[scheme](kernel, state, position, acceptance_rate)
-    new_state = new_state._replace(count=state.count + 1)
-    is_last = new_state.count == state.num_warmup
-    new_kernel = jax.lax.cond(
-        is_last, lambda k: final(k, new_state, scheme), lambda k: k, new_kernel
+    static = dict(kernel.static_parameters)
+    integrator = static.get("integrator", blackjax.mcmc.integrators.isokinetic_mclachlan)
+    flat, _ = ravel_pytree(state.position)
+    imm = kernel.parameters["inverse_mass_matrix"]
+    imm = jnp.ones(flat.shape, flat.dtype) if imm is None else jnp.broadcast_to(imm, flat.shape)
+    params = MCLMCAdaptationState(kernel.parameters["L"], kernel.parameters["step_size"], imm)
+    num_steps = max(int(math.ceil(num_warmup / sum(_MCLMC_FRACTIONS))), 1)
+    state, params, _ = blackjax.mclmc_find_L_and_step_size(
+        blackjax.mcmc.mclmc.build_kernel(integrator=integrator), num_steps, state, rng_key,
+        logdensity_fn=logdensity_fn, params=params,
     )
-    in_warmup = state.count < state.num_warmup
-
-    def keep(new: Any, old: Any) -> Any:
-        return jax.tree.map(lambda a, b: jnp.where(in_warmup, a, b).astype(jnp.result_type(b)), new, old)
-
-    return keep(new_kernel, kernel), keep(new_state, state)
+    return state, kernel.replace(L=params.L, step_size=params.step_size,
+                                 inverse_mass_matrix=params.inverse_mass_matrix)
 
 
-def final(kernel: Kernel, state: AdaptationState, scheme: str | None = None) -> Kernel:
-    """The kernel to sample with: step size at its dual-averaging average (schemes
-    ``window`` and ``step_size``); other hyper-parameters as last adapted."""
-    scheme = _scheme(kernel, scheme)
-    if scheme not in ("window", "step_size"):
-        return kernel
-    _, _, da_final = dual_averaging_adaptation(kernel.target_acceptance_rate)
-    return kernel.replace(step_size=da_final(state.dual_averaging))
+@partial(jax.jit, static_argnames=("num_warmup",))
+def mclmc_warmup_chains(
+    kernels: Kernel, rng_key: PRNGKey, states: Any, pot: Any, num_warmup: int
+) -> tuple[Any, Kernel]:
+    """:func:`mclmc_warmup` of every chain (leading chain axis on ``kernels`` and
+    ``states``; one independent key per chain)."""
+    num_chains = jax.tree.leaves(states)[0].shape[0]
+    keys = jax.random.split(rng_key, num_chains)
 
+    def one(kernel: Kernel, key: PRNGKey, state: Any) -> tuple[Any, Kernel]:
+        state, kernel = mclmc_warmup(kernel, key, state, pot.logdensity_fn, num_warmup)
+        return state, kernel
 
-def _update_scale(kernel, state, position, acceptance_rate):
-    gain = (state.count + 1).astype(state.log_scale.dtype) ** -_RM_EXPONENT
-    log_scale = state.log_scale + gain * (acceptance_rate - kernel.target_acceptance_rate)
-    return kernel.with_scale(jnp.exp(log_scale)), state._replace(log_scale=log_scale)
-
-
-def _update_step_size(kernel, state, position, acceptance_rate):
-    _, da_update, _ = dual_averaging_adaptation(kernel.target_acceptance_rate)
-    dual_averaging = da_update(state.dual_averaging, acceptance_rate)
-    return (kernel.replace(step_size=jnp.exp(dual_averaging.log_step_size)),
-            state._replace(dual_averaging=dual_averaging))
-
-
-def _update_window(kernel, state, position, acceptance_rate):
-    target = kernel.target_acceptance_rate
-    da_init, da_update, da_final = dual_averaging_adaptation(target)
-    diagonal = jnp.ndim(state.mass_matrix.inverse_mass_matrix) == 1
-    _, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=diagonal)
-    is_slow, is_window_end = window_stage(state.count, state.num_warmup)
-    flat, _ = ravel_pytree(position)
-    dual_averaging = da_update(state.dual_averaging, acceptance_rate)
-    mass_matrix = jax.lax.cond(
-        is_slow, lambda m: mm_update(m, flat), lambda m: m, state.mass_matrix
-    )
-
-    def end_window(args):
-        mass_matrix, dual_averaging = args
-        new = mm_final(mass_matrix)
-        imm = new.inverse_mass_matrix
-        if not kernel.regularize_mass_matrix:  # the plain sample covariance
-            imm, _, _ = welford_algorithm(diagonal)[2](mass_matrix.wc_state)
-        if kernel.mass_blocks:  # NumPyro's block structure: zero outside the blocks
-            imm = imm * block_mask(kernel.mass_blocks, imm.shape[0]).astype(imm.dtype)
-        new = new._replace(inverse_mass_matrix=imm.astype(new.inverse_mass_matrix.dtype))
-        return new, da_init(da_final(dual_averaging))
-
-    mass_matrix, dual_averaging = jax.lax.cond(
-        is_window_end, end_window, lambda a: a, (mass_matrix, dual_averaging)
-    )
-    kernel = kernel.replace(
-        step_size=jnp.exp(dual_averaging.log_step_size),
-        inverse_mass_matrix=mass_matrix.inverse_mass_matrix,
-    )
-    return kernel, state._replace(dual_averaging=dual_averaging, mass_matrix=mass_matrix)
-
-
-_UPDATES = {"scale": _update_scale, "step_size": _update_step_size, "window": _update_window}
+    states, kernels = jax.vmap(one)(kernels, keys, states)
+    return states, kernels

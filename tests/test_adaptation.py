@@ -61,16 +61,16 @@ def test_window_stage_traces_once_for_any_num_warmup():
 
 # ------------------------------------------------------------------ mass matrix
 def _warm_up(kernel, positions, acceptance_rate=0.8):
-    """Run ``adaptation.update`` over a whole warm-up fed with ``positions``."""
+    """Run the kernel's default warm-up over a whole warm-up fed with ``positions``."""
     num_warmup = positions.shape[0]
 
     @jax.jit
     def run(kernel, positions):
-        state = adaptation.init(kernel, positions[0], num_warmup)
+        state = kernel.default_warmup.init(kernel, positions[0], num_warmup)
 
         def body(carry, x):
             kernel, state = carry
-            return adaptation.update(kernel, state, x, acceptance_rate), kernel
+            return kernel.default_warmup.update(kernel, state, x, acceptance_rate), kernel
 
         (kernel, _), history = jax.lax.scan(body, (kernel, state), positions)
         return kernel, history
@@ -137,40 +137,45 @@ def test_update_past_num_warmup_changes_nothing_and_last_step_finalises():
     (``final``), and later updates leave kernel and state unchanged."""
     kernel = kernels.mala(0.5)
     x = jnp.zeros(2)
-    state = adaptation.init(kernel, x, 3)
+    warmup = kernel.default_warmup
+    state = warmup.init(kernel, x, 3)
     for _ in range(3):
-        kernel, state = adaptation.update(kernel, state, x, 0.1)
-    expected = adaptation.final(kernel, state)
+        kernel, state = warmup.update(kernel, state, x, 0.1)
+    expected = warmup.final(kernel, state)
     assert float(kernel.parameters["step_size"]) == pytest.approx(
         float(expected.parameters["step_size"]))
-    after, after_state = adaptation.update(kernel, state, x, 0.9)
+    after, after_state = warmup.update(kernel, state, x, 0.9)
     assert float(after.parameters["step_size"]) == float(kernel.parameters["step_size"])
     assert int(after_state.count) == 3
 
 
 def test_scale_scheme_moves_the_proposal_scale():
     """Robbins–Monro: acceptance above target widens the random-walk scale, below
-    narrows it, read and written through ``Kernel.scale``."""
+    narrows it, read through ``Kernel.scale``."""
     walk = kernels.random_walk(1.0)
-    state = adaptation.init(walk, jnp.zeros(2), 10)
-    wider, _ = adaptation.update(walk, state, jnp.zeros(2), 0.9)
-    narrower, _ = adaptation.update(walk, state, jnp.zeros(2), 0.0)
+    warmup = adaptation.robbins_monro()
+    assert walk.default_warmup == warmup
+    state = warmup.init(walk, jnp.zeros(2), 10)
+    wider, _ = warmup.update(walk, state, jnp.zeros(2), 0.9)
+    narrower, _ = warmup.update(walk, state, jnp.zeros(2), 0.0)
     assert float(wider.scale) > 1.0 > float(narrower.scale)
 
 
-def test_unknown_scheme_raises():
-    with pytest.raises(ValueError, match="scheme must be one of"):
-        adaptation.init(kernels.mala(0.1), jnp.zeros(2), 10, scheme="fancy")
+def test_unknown_warmup_name_raises():
+    with pytest.raises(ValueError, match="warm-up must be one of"):
+        adaptation.from_name("fancy")
 
 
 # ------------------------------------------------------------------ estimate rules
-def _one_window(kernel, positions):
+def _one_window(kernel, positions, warmup=None):
     """Feed ``positions`` through a 20-step warm-up (squeezed schedule: steps 3..17 form
     the one slow window); return the inverse mass matrix after it."""
-    def body(carry, x):
-        return adaptation.update(*carry, x, 0.8), None
+    warmup = kernel.default_warmup if warmup is None else warmup
 
-    (kernel, _), _ = jax.lax.scan(body, (kernel, adaptation.init(kernel, positions[0], 20)),
+    def body(carry, x):
+        return warmup.update(*carry, x, 0.8), None
+
+    (kernel, _), _ = jax.lax.scan(body, (kernel, warmup.init(kernel, positions[0], 20)),
                                   positions[:18])
     return np.asarray(kernel.parameters["inverse_mass_matrix"], np.float64)
 
@@ -178,25 +183,25 @@ def _one_window(kernel, positions):
 @pytest.mark.parametrize("regularize", [True, False])
 def test_window_estimate_regularised_or_plain(regularize):
     """Stan's rule ``n/(n+5) C + 1e-3 * 5/(n+5) I`` by default, the plain sample
-    covariance ``C`` with ``regularize_mass_matrix=False``; diagonal and dense alike."""
+    covariance ``C`` with ``window(regularize=False)``; diagonal and dense alike."""
     positions = jax.random.normal(jax.random.key(3), (18, 3)) * jnp.array([1.0, 2.0, 0.5])
     window = np.asarray(positions[3:18], np.float64)
     cov, n = np.cov(window.T), window.shape[0]
     expected = n / (n + 5) * cov + 1e-3 * 5 / (n + 5) * np.eye(3) if regularize else cov
     for dense in (False, True):
         kernel = kernels.hmc(0.1, 3, dense_mass=dense).with_defaults(positions[0])
-        kernel = kernel.__class__(**{**kernel.__dict__, "regularize_mass_matrix": regularize})
-        got = _one_window(kernel, positions)
+        got = _one_window(kernel, positions, adaptation.window(regularize=regularize))
         np.testing.assert_allclose(got, expected if dense else np.diag(expected), rtol=1e-4)
 
 
 def test_mass_blocks_keep_off_block_entries_zero():
-    """``Kernel.mass_blocks``: the dense estimate is masked to the blocks and diagonal."""
+    """``window(mass_blocks=...)``: the dense estimate is masked to the blocks and
+    diagonal."""
     positions = jax.random.normal(jax.random.key(4), (18, 3)) @ jnp.array(
         [[1.0, 0.5, 0.3], [0.0, 1.0, 0.4], [0.0, 0.0, 1.0]])
     kernel = kernels.hmc(0.1, 3, dense_mass=True).with_defaults(positions[0])
-    blocked = kernel.__class__(**{**kernel.__dict__, "mass_blocks": ((0, 2),)})
-    full, masked = _one_window(kernel, positions), _one_window(blocked, positions)
+    full = _one_window(kernel, positions)
+    masked = _one_window(kernel, positions, adaptation.window(mass_blocks=((0, 2),)))
     mask = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]])
     np.testing.assert_allclose(masked, full * mask, rtol=1e-5)
     assert masked[0, 1] == 0 and abs(full[0, 1]) > 0.05

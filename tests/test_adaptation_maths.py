@@ -128,17 +128,18 @@ def _rates(seed, n, target, sd=0.15):
 
 
 def _adapt(kernel, positions, rates, extra=0):
-    """Run ``adaptation.update`` over ``positions``/``rates`` (plus ``extra`` updates
-    past the warm-up); the kernel after each update."""
+    """Run the kernel's default warm-up's ``update`` over ``positions``/``rates`` (plus
+    ``extra`` updates past the warm-up); the kernel after each update."""
     num_warmup = positions.shape[0] - extra
     kernel = kernel.with_defaults(jnp.zeros(positions.shape[1]))
 
     @jax.jit
     def run(kernel, positions, rates):
-        state = adaptation.init(kernel, positions[0], num_warmup)
+        warmup = kernel.default_warmup
+        state = warmup.init(kernel, positions[0], num_warmup)
 
         def body(carry, inputs):
-            kernel, state = adaptation.update(*carry, *inputs)
+            kernel, state = warmup.update(*carry, *inputs)
             return (kernel, state), kernel
 
         return jax.lax.scan(body, (kernel, state), (positions, rates))[1]

@@ -35,6 +35,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+import ebm_ppl
 from ebm_ppl import kernels
 from ebm_ppl.kernels.mh import Proposal, _independent_sample
 
@@ -415,16 +416,17 @@ def test_mh_of_an_mh_kernel_returns_it():
     assert kernels.mh(walk, target_acceptance_rate=0.3).target_acceptance_rate == 0.3
 
 
-def test_kernel_scale_is_read_and_written_through_the_kernel():
-    """``Kernel.scale`` / ``with_scale`` reach the proposal's scale (dtype kept); kernels
-    without one report None and refuse ``with_scale``."""
+def test_kernel_scale_is_read_through_the_kernel_and_written_through_the_proposal():
+    """``Kernel.scale`` reads the proposal's scale; ``Proposal.with_scale`` writes it
+    (dtype kept), which is what Robbins–Monro warm-up does; kernels without one report
+    None and the warm-up refuses them."""
     walk = kernels.random_walk(0.5)
-    wider = walk.with_scale(2.0)
+    wider = walk.replace(proposal=walk.parameters["proposal"].with_scale(2.0))
     assert float(wider.scale) == 2.0 and float(walk.scale) == 0.5
     assert wider.scale.dtype == walk.scale.dtype
     assert kernels.mala(0.1).scale is None
-    with pytest.raises(ValueError, match="has no proposal scale"):
-        kernels.mala(0.1).with_scale(1.0)
+    with pytest.raises(ValueError, match="has no proposal"):
+        ebm_ppl.adaptation.robbins_monro().init(kernels.mala(0.1), jnp.zeros(2), 10)
 
 
 def test_mala_draws_equal_blackjax_mala():

@@ -501,12 +501,12 @@ def test_mclmc_is_tuned_by_its_own_tuner():
 
 
 def test_regularize_mass_matrix_false_reaches_the_warmup():
-    """``regularize_mass_matrix=False`` is carried by the kernel that the shared warm-up
-    tunes (the estimate rule itself: ``tests/test_adaptation.py``)."""
-    assert BlackJAXKernel("nuts", two_sites)._kernel.regularize_mass_matrix is True
-    state = BlackJAXKernel("nuts", two_sites, regularize_mass_matrix=False).init(
-        jax.random.key(0), 10)
-    assert state.adapt_state.kernel.regularize_mass_matrix is False
+    """``regularize_mass_matrix=False`` is carried by the warm-up the adapter builds from
+    NumPyro's arguments (the estimate rule itself: ``tests/test_adaptation.py``)."""
+    assert BlackJAXKernel("nuts", two_sites)._warmup.regularize is True
+    kernel = BlackJAXKernel("nuts", two_sites, regularize_mass_matrix=False)
+    kernel.init(jax.random.key(0), 10)
+    assert kernel._warmup.regularize is False and kernel._warmup.name == "window"
 
 
 def test_hmc_integrates_with_trajectory_length_over_num_steps():

@@ -22,16 +22,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ebm_ppl import adaptation
 from ebm_ppl._tree import pytree_dataclass
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
+from ebm_ppl.adaptation import Warmup, block_mask
 
-__all__ = ["Kernel", "ADAPTATIONS", "default_inverse_mass_matrix"]
+__all__ = ["Kernel", "ADAPTATIONS", "block_mask", "default_inverse_mass_matrix"]
 
-#: Warm-up schemes understood by :func:`ebm_ppl.sample`.
-#: ``"window"``: Stan/BlackJAX window adaptation of step size and (diagonal or dense)
-#: inverse mass matrix; ``"step_size"``: dual averaging of the step size only; ``"scale"``:
-#: Robbins–Monro adaptation of a random-walk scale; ``"none"``: hyper-parameters as given.
-ADAPTATIONS = ("window", "step_size", "scale", "none")
+#: Names of the warm-ups of :mod:`ebm_ppl.adaptation` (``kernel.adaptation`` is one).
+ADAPTATIONS = tuple(adaptation.WARMUPS)
 
 
 def default_inverse_mass_matrix(position: ArrayTree, dense: bool = False) -> Array:
@@ -41,16 +40,6 @@ def default_inverse_mass_matrix(position: ArrayTree, dense: bool = False) -> Arr
     if dense:
         return jnp.eye(flat.shape[0], dtype=flat.dtype)
     return jnp.ones(flat.shape, flat.dtype)
-
-
-def block_mask(blocks: tuple, size: int) -> np.ndarray:
-    """The ``(size, size)`` 0/1 mask of a block-structured matrix: the diagonal, and
-    every pair of flat indices that lie in one of ``blocks`` (a tuple of index tuples)."""
-    mask = np.eye(size)
-    for block in blocks:
-        idx = np.asarray(block, int)
-        mask[np.ix_(idx, idx)] = 1.0
-    return mask
 
 
 @pytree_dataclass
@@ -70,22 +59,19 @@ class Kernel:
     static_parameters
         Hyper-parameters that fix the trace (``num_integration_steps``...), as a tuple
         of ``(name, value)`` pairs.
-    adaptation
-        The warm-up scheme :func:`ebm_ppl.sample` uses, one of :data:`ADAPTATIONS`.
-    target_acceptance_rate
-        Target of the warm-up for adaptive schemes.
+    default_warmup
+        The warm-up :func:`ebm_ppl.sample` and the NumPyro kernels run unless given
+        another one (an :mod:`ebm_ppl.adaptation` object: ``window(...)``,
+        ``dual_averaging(...)``, ``robbins_monro(...)``, ``mclmc()``, ``none()``).
     dense_mass
         Whether an inverse mass matrix left as None is the dense identity (and window
         adaptation estimates a dense matrix) rather than a diagonal one.
-    mass_blocks
-        Block structure of a dense inverse mass matrix (NumPyro's ``dense_mass`` as a
-        list of site groups): a tuple of groups of flat indices; entries of the matrix
-        outside the blocks and off the diagonal are kept at zero by window adaptation
-        (:func:`block_mask`). Empty (the default): no structure imposed.
-    regularize_mass_matrix
-        Whether window adaptation shrinks each estimate towards :math:`10^{-3} I`
-        with weight :math:`5/(n + 5)` (Stan's and NumPyro's rule; the default) or
-        uses the plain sample covariance.
+    exact
+        Whether the kernel leaves the target exactly invariant (a Metropolis–Hastings
+        correction or an exact integrator): False for ULA, MCLMC, SGLD... whose
+        stationary law is biased by the step size. AIS warns for inexact kernels.
+    gradient_based
+        Whether a step evaluates the gradient of the log density.
     """
 
     name: str = dataclasses.field(metadata=dict(static=True))
@@ -93,14 +79,29 @@ class Kernel:
     kernel_fn: Callable = dataclasses.field(metadata=dict(static=True))
     parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
     static_parameters: tuple = dataclasses.field(default=(), metadata=dict(static=True))
-    adaptation: str = dataclasses.field(default="none", metadata=dict(static=True))
-    target_acceptance_rate: float = dataclasses.field(
-        default=0.8, metadata=dict(static=True)
-    )
+    default_warmup: Warmup = dataclasses.field(default_factory=adaptation.none,
+                                               metadata=dict(static=True))
     dense_mass: bool = dataclasses.field(default=False, metadata=dict(static=True))
-    mass_blocks: tuple = dataclasses.field(default=(), metadata=dict(static=True))
-    regularize_mass_matrix: bool = dataclasses.field(default=True,
-                                                     metadata=dict(static=True))
+    exact: bool = dataclasses.field(default=True, metadata=dict(static=True))
+    gradient_based: bool = dataclasses.field(default=True, metadata=dict(static=True))
+
+    @property
+    def adaptation(self) -> str:
+        """Name of the default warm-up (``"window"``, ``"step_size"``, ``"scale"``,
+        ``"mclmc"`` or ``"none"``)."""
+        return self.default_warmup.name
+
+    @property
+    def target_acceptance_rate(self) -> float:
+        """Target acceptance rate of the default warm-up."""
+        return self.default_warmup.target_acceptance_rate
+
+    def with_warmup(self, warmup: Warmup) -> Kernel:
+        """The same kernel with another default warm-up."""
+        if not isinstance(warmup, Warmup):
+            raise TypeError("warmup must be an ebm_ppl.adaptation warm-up (window(...), "
+                            f"dual_averaging(...), ...), got {type(warmup).__name__}")
+        return dataclasses.replace(self, default_warmup=warmup)
 
     def init(self, position: ArrayTree, logdensity_fn: LogDensityFn) -> Any:
         """Initial state at ``position`` (log density and its gradient cached)."""
@@ -133,13 +134,6 @@ class Kernel:
         """The proposal scale of a random-walk MH kernel (None for other kernels)."""
         proposal = self.parameters.get("proposal")
         return None if proposal is None else proposal.scale
-
-    def with_scale(self, scale: Array) -> Kernel:
-        """The same MH kernel with its proposal's scale replaced."""
-        if self.scale is None:
-            raise ValueError(f"kernel {self.name!r} has no proposal scale to replace")
-        proposal = self.parameters["proposal"].with_scale(scale)
-        return dataclasses.replace(self, parameters={**self.parameters, "proposal": proposal})
 
     @property
     def step_size(self) -> Array | None:

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ebm_ppl import adaptation
 from ebm_ppl._tree import tree_all_finite
 from ebm_ppl._types import Array, ArrayLike, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_int, check_positive, check_probability
@@ -272,8 +273,7 @@ def mala(
         init_fn=blackjax.mcmc.mala.init,
         kernel_fn=_mala_kernel,
         parameters={"step_size": _float(step_size)},
-        adaptation="step_size",
-        target_acceptance_rate=target_acceptance_rate,
+        default_warmup=adaptation.dual_averaging(target_acceptance_rate),
     )
 
 
@@ -391,13 +391,14 @@ def _with_mass_matrix(
     check_positive("step_size", step_size)
     check_probability("target_acceptance_rate", target_acceptance_rate)
     imm = _check_inverse_mass_matrix(inverse_mass_matrix)
+    warmup = (adaptation.window(target_acceptance_rate) if adapt_mass_matrix
+              else adaptation.dual_averaging(target_acceptance_rate))
     return Kernel(
         name=name,
         init_fn=init_fn,
         kernel_fn=kernel_fn,
         parameters={"step_size": _float(step_size), "inverse_mass_matrix": imm},
         static_parameters=static,
-        adaptation="window" if adapt_mass_matrix else "step_size",
-        target_acceptance_rate=target_acceptance_rate,
+        default_warmup=warmup,
         dense_mass=bool(dense_mass) or (imm is not None and imm.ndim == 2),
     )

@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebm_ppl import adaptation
 from ebm_ppl._tree import pytree_dataclass
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_int, check_positive, check_probability
@@ -378,8 +379,9 @@ def exchange(
         init_fn=exchange_init,
         kernel_fn=exchange_kernel,
         parameters={"proposal": proposal, "auxiliary": auxiliary},
-        adaptation="scale" if adapt_scale else "none",
-        target_acceptance_rate=float(target_acceptance_rate),
+        default_warmup=(adaptation.robbins_monro(float(target_acceptance_rate)) if adapt_scale
+                        else adaptation.NoWarmup(float(target_acceptance_rate))),
+        gradient_based=False,
     )
 
 

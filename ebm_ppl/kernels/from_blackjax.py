@@ -30,7 +30,7 @@ the acceptance statistic to its target, which is only meaningful for algorithms 
 Metropolis–Hastings step. MCLMC has none (BlackJAX reports no acceptance rate; dual
 averaging drove its step size to :math:`10^{25}`): it is tuned by BlackJAX's own
 ``mclmc_find_L_and_step_size`` (energy-variance step size, ``L`` from the posterior
-scale), see :func:`mclmc_warmup`. Algorithms whose parameters are hidden in a closure
+scale), see :func:`ebm_ppl.adaptation.mclmc_warmup`. Algorithms whose parameters are hidden in a closure
 (the proposal of ``rmh``) are run as given.
 """
 
@@ -51,12 +51,14 @@ from jax.flatten_util import ravel_pytree
 from ebm_ppl._tree import tree_all_finite
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_positive
+from ebm_ppl.adaptation import NoWarmup
+from ebm_ppl.adaptation import from_name as warmup_from_name
 from ebm_ppl.kernels.base import Kernel, default_inverse_mass_matrix
 from ebm_ppl.kernels.blackjax import barker_metric_argument
 
 __all__ = [
     "from_blackjax", "check_kernel", "resolve_algorithm",
-    "WARMUPS",
+    "WARMUPS", "UNADJUSTED", "GRADIENT_FREE",
 ]
 
 #: Warm-up scheme and target acceptance rate of each BlackJAX algorithm (by the name it
@@ -73,6 +75,13 @@ WARMUPS: dict[str, tuple[str, float]] = {
     "adjusted_mclmc_dynamic": ("step_size", 0.9),
     "mclmc": ("mclmc", 0.8),
 }
+#: BlackJAX algorithms without a Metropolis–Hastings correction: their stationary law is
+#: biased by the step size (``Kernel.exact`` is False; AIS warns).
+UNADJUSTED: frozenset[str] = frozenset({"mclmc", "sgld", "sghmc", "sgnht", "csgld"})
+#: BlackJAX algorithms whose steps never evaluate the gradient (``Kernel.gradient_based``).
+GRADIENT_FREE: frozenset[str] = frozenset({
+    "rmh", "irmh", "additive_step_random_walk", "normal_random_walk", "elliptical_slice",
+    "hitandrun_slice", "slice", "orbital_hmc_free"})
 #: Parameters that are always numbers (traced, so warm-up can tune them), even when an
 #: integer is given.
 _FLOAT_PARAMETERS = ("step_size", "L", "alpha", "delta", "L_proposal_factor")
@@ -346,8 +355,10 @@ def from_blackjax(
         kernel_fn=_step,
         parameters=traced,
         static_parameters=(("algorithm", bound), *static),
-        adaptation=scheme,
-        target_acceptance_rate=target,
+        default_warmup=(NoWarmup(target) if scheme == "none"
+                        else warmup_from_name(scheme, target)),
+        exact=name not in UNADJUSTED,
+        gradient_based=name not in GRADIENT_FREE,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ebm_ppl import adaptation
 from ebm_ppl._tree import pytree_dataclass, tree_normal_like
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_positive, check_probability
@@ -188,8 +189,9 @@ def mh(
         init_fn=mh_init,
         kernel_fn=mh_kernel,
         parameters={"proposal": proposal},
-        adaptation="scale" if adapt_scale else "none",
-        target_acceptance_rate=target_acceptance_rate,
+        default_warmup=(adaptation.robbins_monro(target_acceptance_rate) if adapt_scale
+                        else adaptation.NoWarmup(target_acceptance_rate)),
+        gradient_based=False,
     )
 
 

@@ -114,5 +114,5 @@ def ula(step_size: float, temperature: float = 1.0) -> Kernel:
             "step_size": jnp.asarray(step_size, dtype=jnp.result_type(float)),
             "temperature": jnp.asarray(temperature, dtype=jnp.result_type(float)),
         },
-        adaptation="none",
+        exact=False,  # no accept/reject: its stationary law is biased by the step size
     )

@@ -7,8 +7,11 @@ from typing import Any
 
 import jax
 
+from ebm_ppl import adaptation
+from ebm_ppl.adaptation import NoWarmup, Warmup, WindowWarmup
+
 __all__ = ["is_traced", "check_target", "tree_depth", "reject_mass_arguments",
-           "warmup_scheme"]
+           "numpyro_warmup"]
 
 
 def is_traced(value: Any) -> bool:
@@ -58,11 +61,16 @@ def reject_mass_arguments(name: str, inverse_mass_matrix: Any, adapt_mass_matrix
         )
 
 
-def warmup_scheme(scheme: str, adapt_step_size: bool, adapt_mass_matrix: bool
-                   ) -> tuple[str, bool]:
-    """``(scheme, pin_step_size)`` for NumPyro's two adaptation flags."""
-    if scheme == "window":
+def numpyro_warmup(default: Warmup, adapt_step_size: bool, adapt_mass_matrix: bool, *,
+                   regularize: bool = True) -> Warmup:
+    """The warm-up for NumPyro's adaptation flags, from the kernel's ``default``:
+    window adaptation keeps the mass matrix only with ``adapt_mass_matrix`` (and the step
+    size only with ``adapt_step_size``); any other warm-up runs only with
+    ``adapt_step_size``. ``regularize`` is NumPyro's ``regularize_mass_matrix``."""
+    target = default.target_acceptance_rate
+    if isinstance(default, WindowWarmup):
         if adapt_mass_matrix:
-            return "window", not adapt_step_size
-        return ("step_size" if adapt_step_size else "none"), False
-    return (scheme if adapt_step_size else "none"), False
+            return adaptation.window(target, regularize=regularize,
+                                     adapt_step_size=adapt_step_size)
+        return adaptation.dual_averaging(target) if adapt_step_size else NoWarmup(target)
+    return default if adapt_step_size else NoWarmup(target)

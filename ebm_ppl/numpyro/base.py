@@ -32,10 +32,10 @@ from numpyro.infer.util import ParamInfo, initialize_model
 from numpyro.util import identity, is_prng_key
 
 from ebm_ppl import adaptation
+from ebm_ppl.adaptation import Warmup
 from ebm_ppl._potential_parts import split_data
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl.kernels.base import Kernel
-from ebm_ppl.kernels.mclmc_tuning import mclmc_warmup
 from ebm_ppl.numpyro.hmc import forward_mode, heuristic_step_size
 from ebm_ppl.numpyro.mass import MassLayout, mass_matrix_views
 from ebm_ppl.potential import Potential, potential_from_logdensity
@@ -58,7 +58,8 @@ class EBMAdaptState(NamedTuple):
     kernel
         The kernel with its tuned hyper-parameters (what the next transition uses).
     warmup
-        :class:`ebm_ppl.adaptation.AdaptationState` (its ``num_warmup`` included).
+        State of the adapter's warm-up (an :mod:`ebm_ppl.adaptation` state type, its
+        ``num_warmup`` included).
     target_accept_prob
         Target acceptance rate (may be a traced value).
     """
@@ -68,7 +69,7 @@ class EBMAdaptState(NamedTuple):
     mass_matrix_sqrt: Any
     mass_matrix_sqrt_inv: Any
     kernel: Kernel
-    warmup: adaptation.AdaptationState
+    warmup: Any
     target_accept_prob: Array
 
 
@@ -156,9 +157,9 @@ class EBMKernel(_ModelKernel):
     """
 
     _kernel: Kernel
-    #: Warm-up scheme (one of ``adaptation``'s, or ``"mclmc"``) and its options.
-    _scheme: str = "none"
-    _pin_step_size: bool = False
+    #: The warm-up run during NumPyro's ``num_warmup`` (an :mod:`ebm_ppl.adaptation`
+    #: object, built from NumPyro's arguments by each adapter).
+    _warmup: Warmup = adaptation.none()
     _heuristic_step_size: bool = False
     _forward_mode: bool = False
     _target_accept_prob: Any = None
@@ -308,12 +309,11 @@ class EBMKernel(_ModelKernel):
             target = jnp.asarray(self._target_accept_prob, dtype)
             if self._heuristic_step_size:
                 kernel = heuristic_step_size(kernel, key_tune, inner, logdensity_fn, target)
-            scheme = self._scheme
-            if scheme == "mclmc":  # BlackJAX's tuner, run here over num_warmup steps
-                inner, kernel = mclmc_warmup(kernel, key_tune, inner, logdensity_fn,
-                                             int(num_warmup))
-                scheme = "none"
-            warmup = adaptation.init(kernel, position, num_warmup, scheme)
+            warmup = self._warmup_at(position)
+            if warmup.tunes_once:  # BlackJAX's MCLMC tuner, run here over num_warmup steps
+                inner, kernel = warmup.tune_one(kernel, key_tune, inner, logdensity_fn,
+                                                int(num_warmup))
+            warmup = self._step_warmup(position).init(kernel, position, num_warmup)
             return EBMKernelState(
                 i=jnp.asarray(0),
                 z=inner.position,
@@ -346,6 +346,15 @@ class EBMKernel(_ModelKernel):
         """NumPyro's site groups of the mass matrix (None: one block, from its shape)."""
         return None
 
+    def _warmup_at(self, position: ArrayTree) -> Warmup:
+        """The warm-up of one chain at ``position`` (NumPyro's site groups sized to it)."""
+        return self._warmup
+
+    def _step_warmup(self, position: ArrayTree) -> Warmup:
+        """The warm-up updated at every step (none after a one-call tuner)."""
+        warmup = self._warmup_at(position)
+        return adaptation.none() if warmup.tunes_once else warmup
+
     def _kernel_at(self, position: ArrayTree) -> Kernel:
         """The kernel for one chain at ``position`` (defaults sized to it)."""
         return self._kernel.with_defaults(position)
@@ -376,14 +385,13 @@ class EBMKernel(_ModelKernel):
             inner, info = kernel.step(key_step, state.inner, logdensity_fn)
         dtype = state.accept_prob.dtype
         accept_prob = jnp.asarray(info.acceptance_rate, dtype)
-        # adaptation steers acceptance to kernel.target_acceptance_rate (a static number);
-        # a traced target enters as a shift of the statistic: every scheme updates on
+        # the warm-up steers acceptance to its target_acceptance_rate (a static number);
+        # a traced target enters as a shift of the statistic: every warm-up updates on
         # (target - acceptance) only, so this is exact.
-        shifted = accept_prob + (kernel.target_acceptance_rate - adapt.target_accept_prob)
-        new_kernel, warmup = adaptation.update(kernel, adapt.warmup, inner.position,
-                                               shifted.astype(dtype), self._update_scheme)
-        if self._pin_step_size:  # mass matrix adapted, step size kept as given
-            new_kernel = new_kernel.replace(step_size=kernel.parameters["step_size"])
+        step_warmup = self._step_warmup(inner.position)
+        shifted = accept_prob + (step_warmup.target_acceptance_rate - adapt.target_accept_prob)
+        new_kernel, warmup = step_warmup.update(kernel, adapt.warmup, inner.position,
+                                                shifted.astype(dtype))
         n = jnp.where(in_warmup, state.i + 1, state.i - adapt.warmup.num_warmup + 1)
         mean_accept_prob = state.mean_accept_prob + (accept_prob - state.mean_accept_prob) / n
         return EBMKernelState(
@@ -402,13 +410,10 @@ class EBMKernel(_ModelKernel):
             rng_key=rng_key,
         )
 
-    @property
-    def _update_scheme(self) -> str:
-        return "none" if self._scheme == "mclmc" else self._scheme
-
     def __repr__(self) -> str:
         source = "model" if self._model is not None else "potential_fn"
-        return f"{type(self).__name__}({self._kernel!r}, {source}, warmup={self._scheme!r})"
+        return (f"{type(self).__name__}({self._kernel!r}, {source}, "
+                f"warmup={self._warmup.name!r})")
 
 
 def _potential_energy(pot: Potential, inner: Any) -> Array:

@@ -43,6 +43,8 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.util import constrain_fn
 
+from ebm_ppl import adaptation
+from ebm_ppl.adaptation import RobbinsMonroState
 from ebm_ppl._potential_parts import ModelFunction, join_data, model_fields, split_data
 from ebm_ppl._types import Array, ArrayTree, PRNGKey
 from ebm_ppl._validation import check_int, check_positive, check_probability
@@ -61,10 +63,6 @@ from ebm_ppl.numpyro.distribution import energy_sites, intractable_sites
 from ebm_ppl.potential import Potential, potential_from_logdensity
 
 __all__ = ["Exchange", "ExchangeMCMCState"]
-
-#: Robbins–Monro gain exponent of the warm-up scale adaptation (as ebm_ppl.adaptation).
-_RM_EXPONENT = 0.6
-
 
 class ExchangeMCMCState(NamedTuple):
     """State of :class:`Exchange` (one chain; leading chain axis when vectorized).
@@ -191,8 +189,8 @@ class Exchange(_ModelKernel):
         self._inner_kernel = inner_kernel
         self._inner_steps = check_int("inner_steps", inner_steps, 1)
         self._scale = float(scale)
-        self._adapt_scale = bool(adapt_scale)
-        self._target = float(target_accept_prob)
+        self._warmup = (adaptation.robbins_monro(float(target_accept_prob)) if adapt_scale
+                        else adaptation.none())
         self._fields: dict | None = None  # set by init() from the model, as NumPyro's HMC
         self._auxiliary: _ModelAuxiliary | None = None
         self._inner_kernels: dict[str, Kernel | None] = {}
@@ -296,9 +294,15 @@ class Exchange(_ModelKernel):
         new, info = kernel.step(key_step, ExchangeState(state.z, lp), pot.logdensity_fn)
         i = state.i + 1
         warm = i <= state.num_warmup
-        gain = i.astype(state.scale.dtype) ** -_RM_EXPONENT
-        log_scale = jnp.log(state.scale) + gain * (info.acceptance_rate - self._target)
-        scale = jnp.where(warm & self._adapt_scale, jnp.exp(log_scale), state.scale)
+        # the warm-up of ebm_ppl.adaptation (Robbins–Monro on the log scale), its state
+        # rebuilt from this one's fields
+        warmup_state = RobbinsMonroState(jnp.log(state.scale), state.i, state.num_warmup)
+        if isinstance(self._warmup, adaptation.NoWarmup):
+            scale = state.scale
+        else:
+            tuned, _ = self._warmup.update(kernel, warmup_state, new.position,
+                                           info.acceptance_rate)
+            scale = tuned.parameters["proposal"].scale.astype(state.scale.dtype)
         # running mean of the acceptance, restarted after warm-up (n = 1 at restart)
         n = jnp.where(warm, i, i - state.num_warmup).astype(scale.dtype)
         mean = state.mean_accept_prob + (info.acceptance_rate - state.mean_accept_prob) / n

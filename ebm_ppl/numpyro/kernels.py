@@ -22,16 +22,18 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import init_to_uniform
 
+from ebm_ppl import adaptation
 from ebm_ppl import kernels as _kernels
 from ebm_ppl._validation import check_positive
-from ebm_ppl.kernels.base import Kernel, block_mask
+from ebm_ppl.adaptation import Warmup, WindowWarmup, block_mask
+from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.from_blackjax import WARMUPS, from_blackjax, resolve_algorithm
 from ebm_ppl.numpyro.arguments import (
     check_target,
     is_traced,
     reject_mass_arguments,
+    numpyro_warmup,
     tree_depth,
-    warmup_scheme,
 )
 from ebm_ppl.numpyro.base import EBMAdaptState, EBMKernel, EBMKernelState
 from ebm_ppl.numpyro.hmc import DEFAULT_TRAJECTORY_LENGTH, trajectory_hmc
@@ -154,7 +156,7 @@ class MH(EBMKernel):
                 f"(random-walk scale), got {type(proposal).__name__}"
             )
         self._kernel = kernel
-        self._scheme = kernel.adaptation if adapt_step_size else "none"
+        self._warmup = kernel.default_warmup if adapt_step_size else adaptation.none()
         self._target_accept_prob = target_accept_prob
 
 
@@ -291,12 +293,12 @@ class BlackJAXKernel(EBMKernel):
                              trajectory_length, num_steps, step_size_jitter, max_tree_depth,
                              params)
         if has_mass:
-            kernel = dataclasses.replace(kernel, dense_mass=kernel.dense_mass or dense_mass is True,
-                                         regularize_mass_matrix=bool(regularize_mass_matrix))
+            kernel = dataclasses.replace(kernel, dense_mass=kernel.dense_mass or dense_mass is True)
         self._kernel = kernel
-        self._scheme, self._pin_step_size = warmup_scheme(
-            kernel.adaptation, bool(adapt_step_size) and not self._pin_trajectory,
+        self._warmup = numpyro_warmup(
+            kernel.default_warmup, bool(adapt_step_size) and not self._pin_trajectory,
             has_mass if adapt_mass_matrix is None else bool(adapt_mass_matrix),
+            regularize=bool(regularize_mass_matrix),
         )
         self._target_accept_prob = kernel.target_acceptance_rate \
             if target_accept_prob is None else target_accept_prob
@@ -391,6 +393,15 @@ class BlackJAXKernel(EBMKernel):
             return None
         return mass_layout(self._dense_mass, position, self._imm_given)
 
+    def _warmup_at(self, position: Any) -> Warmup:
+        """The warm-up with NumPyro's block structure (window adaptation keeps the mass
+        matrix zero outside the site groups of ``dense_mass``)."""
+        layout = self._layout(position)
+        if layout is None or not isinstance(self._warmup, WindowWarmup):
+            return self._warmup
+        return dataclasses.replace(self._warmup, mass_blocks=tuple(
+            tuple(int(i) for i in block) for block in layout.blocks))
+
     def _kernel_at(self, position: Any) -> Kernel:
         """The kernel with NumPyro's block structure and dict inverse mass matrix."""
         layout = self._layout(position)
@@ -399,8 +410,7 @@ class BlackJAXKernel(EBMKernel):
                 raise ValueError("dense_mass as site groups and a dict inverse_mass_matrix "
                                  "need a model (sites by name), not a potential_fn")
             return super()._kernel_at(position)
-        kernel = dataclasses.replace(self._kernel, dense_mass=bool(layout.dense_groups),
-                                     mass_blocks=layout.blocks)
+        kernel = dataclasses.replace(self._kernel, dense_mass=bool(layout.dense_groups))
         if isinstance(self._imm_given, dict):
             flat, _ = ravel_pytree(position)
             kernel = kernel.replace(

@@ -21,30 +21,27 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ebm_ppl import adaptation
 from ebm_ppl._platform import padding_mode
 from ebm_ppl._types import Array, ArrayTree, PRNGKey
-from ebm_ppl.adaptation import AdaptationState
+from ebm_ppl.adaptation import Warmup
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.chains import init_chains, step_chains
 from ebm_ppl.potential import Potential
 from ebm_ppl.sampling.distributed import gather, local_mean
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "SAMPLE", "Phase", "init_chains_and_kernels", "run_phase",
-           "step_size_stat", "per_chain_kernels", "progress_bar"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "Phase", "PhaseResult", "init_chains_and_kernels",
+           "run_phase", "step_size_stat", "per_chain_kernels", "progress_bar"]
 
 #: Draws per compiled chunk (progress-bar granularity; fixed so that the number of
 #: draws never changes the compiled code).
 DEFAULT_CHUNK_SIZE = 100
-#: The ``scheme`` of chunks that do not adapt (sampling, or warm-up with ``adapt=False``).
-SAMPLE = "sample"
 
 _STAT_NAMES = {
     "acceptance_rate": "acceptance_rate",
@@ -65,20 +62,20 @@ def per_chain_kernels(kernel: Kernel, position: ArrayTree, num_chains: int) -> K
     )
 
 
-@partial(jax.jit, static_argnames=("scheme",))
+@partial(jax.jit, static_argnames=("warmup",))
 def init_chains_and_kernels(
-    kernel: Kernel, pot: Potential, positions: ArrayTree, num_warmup: Array, *, scheme: str
-) -> tuple[Any, Kernel, AdaptationState | None]:
-    """Kernel states, per-chain kernels and (unless ``scheme == SAMPLE``) warm-up states."""
+    kernel: Kernel, pot: Potential, positions: ArrayTree, num_warmup: Array, *,
+    warmup: Warmup | None,
+) -> tuple[Any, Kernel, Any]:
+    """Kernel states, per-chain kernels and (unless ``warmup`` is None, a phase that does
+    not adapt) per-chain warm-up states."""
     num_chains = jax.tree.leaves(positions)[0].shape[0]
     states = init_chains(kernel, pot.logdensity_fn, positions)
     kernels = per_chain_kernels(kernel, jax.tree.map(lambda x: x[0], positions), num_chains)
-    warmup = None
-    if scheme != SAMPLE:
-        warmup = jax.vmap(partial(adaptation.init, scheme=scheme), (0, 0, None))(
-            kernels, positions, num_warmup
-        )
-    return states, kernels, warmup
+    warmup_states = None
+    if warmup is not None:
+        warmup_states = jax.vmap(warmup.init, (0, 0, None))(kernels, positions, num_warmup)
+    return states, kernels, warmup_states
 
 
 def step_size_stat(kernels: Kernel, num_chains: int) -> Array:
@@ -133,25 +130,26 @@ def _transitions(kernels, pot, states, key, base_step, thin, num_chains):
     return jax.lax.fori_loop(0, thin, body, (states, zeros))
 
 
-@partial(jax.jit, static_argnames=("chunk_size", "scheme", "padding"))
+@partial(jax.jit, static_argnames=("chunk_size", "warmup", "padding"))
 def _run_chunk(
     kernels: Kernel,
     pot: Potential,
     states: Any,
-    warmup: AdaptationState | None,
+    warmup_states: Any,
     key: PRNGKey,
     first_step: Array,
     num_valid: Array,
     thin: Array | None,
     *,
     chunk_size: int,
-    scheme: str,
+    warmup: Warmup | None,
     padding: str = "cond",
 ):
     """Run ``chunk_size`` draws (``thin`` kernel steps each) of all chains; the draws
     come back chain first, ``(chain, draw, ...)``.
 
-    ``scheme`` is :data:`SAMPLE` (no adaptation) or the warm-up scheme of the kernel.
+    ``warmup`` is None (no adaptation) or the warm-up whose per-chain states are
+    ``warmup_states``.
     ``thin=None`` means one step per draw (no inner loop); any other value is traced, so
     all thinning factors > 1 share one compilation. Draws with index ``>= num_valid``
     (the padding of a last, partial chunk) leave the carry unchanged: skipped by
@@ -161,17 +159,17 @@ def _run_chunk(
     num_chains = jax.tree.leaves(states)[0].shape[0]
 
     def advance(carry, index):
-        states, kernels, warmup = carry
+        states, kernels, warmup_states = carry
         base_step = first_step + index * (1 if thin is None else thin)
         new_states, stats = _transitions(kernels, pot, states, key, base_step, thin, num_chains)
         out = {"position": new_states.position, "lp": new_states.logdensity, **stats}
-        new_kernels, new_warmup = kernels, warmup
-        if scheme != SAMPLE:
+        new_kernels, new_warmup_states = kernels, warmup_states
+        if warmup is not None:
             out["step_size"] = step_size_stat(kernels, num_chains)  # sampling: added once
-            new_kernels, new_warmup = jax.vmap(partial(adaptation.update, scheme=scheme))(
-                kernels, warmup, new_states.position, stats["acceptance_rate"]
+            new_kernels, new_warmup_states = jax.vmap(warmup.update)(
+                kernels, warmup_states, new_states.position, stats["acceptance_rate"]
             )
-        return (new_states, new_kernels, new_warmup), out
+        return (new_states, new_kernels, new_warmup_states), out
 
     def select(carry, index):
         new_carry, out = advance(carry, index)
@@ -188,20 +186,65 @@ def _run_chunk(
 
         return jax.lax.cond(index < num_valid, advance, skip, carry, index)
 
-    carry, draws = jax.lax.scan(draw, (states, kernels, warmup), jnp.arange(chunk_size))
+    carry, draws = jax.lax.scan(draw, (states, kernels, warmup_states), jnp.arange(chunk_size))
     # chain first, as ArviZ stores them: moving the axis here is one fused device op, on
     # the host a strided copy (slow when a draw holds only a few numbers)
     return (*carry, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), draws))
 
 
-class Phase:
-    """Where a phase (warm-up or sampling) runs: its key, first global step, length,
-    thinning, chunk size, scheme, and whether its draws are kept on the host."""
+class Phase(NamedTuple):
+    """Where a phase (warm-up or sampling) runs.
 
-    def __init__(self, key: PRNGKey, first_step: int, num_draws: int, thin: int,
-                 chunk_size: int, scheme: str, keep: bool) -> None:
-        self.key, self.first_step, self.num_draws, self.thin = key, first_step, num_draws, thin
-        self.chunk_size, self.scheme, self.keep = chunk_size, scheme, keep
+    Attributes
+    ----------
+    key
+        The phase's root key (chain ``c`` at step ``s``: ``split(fold_in(key, s))[c]``).
+    first_step
+        Global index of the phase's first kernel step.
+    num_draws
+        Draws of the phase (each ``thin`` kernel steps).
+    thin
+        Kernel steps per draw.
+    chunk_size
+        Draws per compiled chunk.
+    warmup
+        The warm-up that adapts during the phase, or None.
+    keep
+        Whether the phase's draws are copied to the host.
+    """
+
+    key: PRNGKey
+    first_step: int
+    num_draws: int
+    thin: int
+    chunk_size: int
+    warmup: Warmup | None
+    keep: bool
+
+
+class PhaseResult(NamedTuple):
+    """What :func:`run_phase` returns.
+
+    Attributes
+    ----------
+    states, kernels, warmup_states
+        The carry after the last finished chunk.
+    draws
+        The host-side draws as ``(chain, draw, ...)`` arrays (a dict with
+        ``"position"`` and the statistics), or None when the phase keeps nothing or
+        nothing finished.
+    done
+        Draws finished.
+    interrupted
+        Whether Ctrl-C stopped the loop (the running chunk was finished and kept).
+    """
+
+    states: Any
+    kernels: Kernel
+    warmup_states: Any
+    draws: dict[str, Any] | None
+    done: int
+    interrupted: bool
 
 
 class _HostDraws:
@@ -233,25 +276,19 @@ class _HostDraws:
         return jax.tree.unflatten(self.treedef, leaves)
 
 
-def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup: Any,
-              bar: Any, postprocess: Any):
-    """Loop over chunks of one phase.
+def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup_states: Any,
+              bar: Any, postprocess: Any) -> PhaseResult:
+    """Loop over chunks of one phase; a :class:`PhaseResult`.
 
     Chunk ``i + 1`` is dispatched before chunk ``i`` is copied to the host, so the copy
     (and the progress bar) overlap the computation; the draws do not depend on it.
-
-    Returns ``(states, kernels, warmup, collected, done, interrupted)``: the carry after
-    the last finished chunk, the host-side draws as ``(chain, draw, ...)`` arrays (a
-    dict with ``"position"`` and the statistics; None when ``phase.keep`` is false or
-    nothing finished), the number of draws done and whether Ctrl-C stopped the loop (the
-    chunk that was running is then finished and kept).
     """
     chunk = phase.chunk_size
     num_chunks = math.ceil(phase.num_draws / chunk) if phase.num_draws else 0
     thin = None if phase.thin == 1 else jnp.asarray(phase.thin)
     padding = padding_mode(jax.tree.leaves(states)[0].devices())
     host = _HostDraws(phase.num_draws) if phase.keep else None
-    latest = kept = (states, kernels, warmup)
+    latest = kept = (states, kernels, warmup_states)
     done, interrupted, pending = 0, False, None
 
     def finish(pending):
@@ -274,11 +311,11 @@ def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup
             start = index * chunk
             n_valid = min(chunk, phase.num_draws - start)
             # Python ints: passed to the compiled chunk without a blocking device op
-            states, kernels, warmup = latest
+            states, kernels, warmup_states = latest
             *latest, draws = _run_chunk(
-                kernels, pot, states, warmup, phase.key,
+                kernels, pot, states, warmup_states, phase.key,
                 phase.first_step + start * phase.thin, n_valid, thin,
-                chunk_size=chunk, scheme=phase.scheme, padding=padding,
+                chunk_size=chunk, warmup=phase.warmup, padding=padding,
             )
             if host is not None and postprocess is not None:
                 draws["position"] = postprocess(draws["position"])
@@ -293,7 +330,7 @@ def run_phase(phase: Phase, kernels: Kernel, pot: Potential, states: Any, warmup
         if pending is not None:  # dispatched before Ctrl-C: finish it (a 2nd Ctrl-C aborts)
             kept, done = finish(pending)
     collected = host.result(done) if host is not None else None
-    return (*kept, collected, done, interrupted)
+    return PhaseResult(*kept, collected, done, interrupted)
 
 
 def progress_bar(enabled: bool, total: int, name: str) -> Any:

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ebm_ppl.adaptation import MIN_WINDOW_WARMUP
+from ebm_ppl.adaptation import MIN_WINDOW_WARMUP, Warmup
 from ebm_ppl.errors import SamplingWarning
 
 __all__ = [
@@ -299,9 +299,10 @@ def warn_run_problems(posterior: Mapping[str, Any], sample_stats: Mapping[str, A
         warnings.warn(message, SamplingWarning, stacklevel=stacklevel)
 
 
-def warn_short_warmup(scheme: str, num_warmup: int, stacklevel: int = 3) -> None:
-    """Warn when window adaptation gets fewer than ``MIN_WINDOW_WARMUP`` warm-up steps."""
-    if scheme == "window" and 0 < num_warmup < MIN_WINDOW_WARMUP:
+def warn_short_warmup(warmup: Warmup | None, num_warmup: int, stacklevel: int = 3) -> None:
+    """Warn when a warm-up gets fewer steps than its schedule needs (window adaptation:
+    ``MIN_WINDOW_WARMUP``; ``warmup.min_warmup``)."""
+    if warmup is not None and 0 < num_warmup < warmup.min_warmup:
         warnings.warn(
             f"num_warmup={num_warmup} is too short for window adaptation of the step size "
             f"and mass matrix (Stan's windows need {MIN_WINDOW_WARMUP}: 75 + 25 + 50 "

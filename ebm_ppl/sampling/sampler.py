@@ -6,24 +6,23 @@ from __future__ import annotations
 import time
 import warnings
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import numpy as np
 
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
 from ebm_ppl._validation import as_key, check_int, check_nonnegative
+from ebm_ppl.adaptation import NoWarmup, Warmup
 from ebm_ppl.inference_data import position_names, run_attrs, to_inference_data
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.from_blackjax import check_kernel
-from ebm_ppl.kernels.mclmc_tuning import mclmc_warmup_chains
 from ebm_ppl.numpyro.groups import add_model_groups
 from ebm_ppl.potential import Potential
 from ebm_ppl.sampling.checks import check_finite_start, check_position, warn_suspicious
 from ebm_ppl.sampling.distributed import gather, run_info, shard_chains
 from ebm_ppl.sampling.driver import (
     DEFAULT_CHUNK_SIZE,
-    SAMPLE,
     Phase,
     init_chains_and_kernels,
     progress_bar,
@@ -57,6 +56,7 @@ def sample(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     resume: az.InferenceData | None = None,
     check_target: bool = True,
+    warmup: Warmup | None = None,
 ) -> az.InferenceData:
     r"""Run ``num_chains`` chains of ``kernel`` on ``pot`` and return ArviZ InferenceData.
 
@@ -86,7 +86,12 @@ def sample(
     seed
         Integer seed or ``jax.random`` key. The same seed gives identical draws.
     adapt
-        Whether warm-up adapts the kernel's parameters.
+        Whether warm-up adapts the kernel's parameters (False: ``num_warmup`` plain
+        steps).
+    warmup
+        The warm-up to run, an :mod:`ebm_ppl.adaptation` object (``window(...)``,
+        ``dual_averaging(...)``, ``robbins_monro(...)``, ``mclmc()``, ``none()``); None
+        (default): the kernel's own, ``kernel.default_warmup``.
     thin
         Keep one draw every ``thin`` steps (divergences of skipped steps are kept,
         acceptance rates averaged).
@@ -146,6 +151,10 @@ def sample(
     (4, 200, 2)
     """
     _check_types(pot, kernel)
+    if warmup is not None and not isinstance(warmup, Warmup):
+        raise TypeError("warmup must be an ebm_ppl.adaptation warm-up (adaptation.window(), "
+                        f"adaptation.dual_averaging(), ...) or None, got {type(warmup).__name__}")
+    warmup = kernel.default_warmup if warmup is None else warmup
     num_samples = check_int("num_samples", num_samples, 1)
     num_warmup = check_int("num_warmup", num_warmup, 0)
     num_chains = check_int("num_chains", num_chains, 1)
@@ -155,7 +164,7 @@ def sample(
     key_init, key_warmup, key_sample = _split_seed(as_key(seed))
     if resume is not None:
         states, kernels, key_sample, first_step, num_chains = restore_state(resume, pot, kernel)
-        num_warmup, scheme, warmup, tuner = 0, SAMPLE, None, False
+        num_warmup, active, tune_once, warmup_states = 0, None, False, None
         one = _first(states.position)
     else:
         positions = initial_positions(pot, init, num_chains, key_init, jitter)
@@ -164,25 +173,24 @@ def sample(
         check_finite_start(pot, positions)
         if check_target:
             warn_suspicious(pot, kernel, one)
-        scheme = kernel.adaptation if adapt and kernel.adaptation != "none" else SAMPLE
-        tuner = scheme == "mclmc"  # BlackJAX's own MCLMC tuner: one call, not per step
-        scheme = SAMPLE if tuner else scheme
-        warn_short_warmup(scheme, num_warmup)
-        states, kernels, warmup = init_chains_and_kernels(  # an int: no blocking device op
-            kernel, pot, positions, num_warmup, scheme=scheme
+        active = warmup if adapt and not isinstance(warmup, NoWarmup) else None
+        tune_once = active is not None and active.tunes_once  # MCLMC: one call, not per step
+        warn_short_warmup(active, num_warmup)
+        states, kernels, warmup_states = init_chains_and_kernels(  # an int: no blocking op
+            kernel, pot, positions, num_warmup, warmup=None if tune_once else active
         )
-        if tuner and num_warmup > 0:
-            states, kernels = mclmc_warmup_chains(kernels, key_warmup, states, pot, num_warmup)
+        if tune_once and num_warmup > 0:
+            states, kernels = active.tune(kernels, key_warmup, states, pot, num_warmup)
         first_step = 0
-    states, kernels, warmup = shard_chains((states, kernels, warmup), num_chains)
+    states, kernels, warmup_states = shard_chains((states, kernels, warmup_states), num_chains)
     postprocess = partial(_constrain_draws, pot) if pot.postprocess_fn is not None else None
 
-    phases = (Phase(key_warmup, 0, 0 if tuner else num_warmup, 1, chunk_size, scheme,
-                    save_warmup),
-              Phase(key_sample, first_step, num_samples, thin, chunk_size, SAMPLE, True))
+    phases = (Phase(key_warmup, 0, 0 if tune_once else num_warmup, 1, chunk_size,
+                    None if tune_once else active, save_warmup),
+              Phase(key_sample, first_step, num_samples, thin, chunk_size, None, True))
     started = time.perf_counter()
     states, kernels, warm_draws, draws, done, interrupted = _run(
-        phases, kernels, pot, states, warmup, progress, kernel.name, postprocess
+        phases, kernels, pot, states, warmup_states, progress, kernel.name, postprocess
     )
     elapsed = time.perf_counter() - started
     states, kernels = gather((states, kernels))
@@ -192,7 +200,8 @@ def sample(
         **kernel.config, "kernel": kernel.name,
         "seed": seed if isinstance(seed, (int, np.integer)) else None,
         "num_samples": num_samples, "num_draws": done, "num_warmup": num_warmup,
-        "num_chains": num_chains, "thin": thin, "adapt": bool(adapt), "adaptation": scheme,
+        "num_chains": num_chains, "thin": thin, "adapt": bool(adapt),
+        "adaptation": "none" if active is None else active.name,
         "interrupted": bool(interrupted), "sampling_time_s": elapsed,
         "potential_kind": pot.kind, "first_step": first_step, "resumed": resume is not None,
         **run_info(),
@@ -232,7 +241,19 @@ def _constrain_draws(pot: Potential, positions: ArrayTree) -> dict[str, Array]:
     return jax.vmap(jax.vmap(pot.constrain))(positions)
 
 
-def _run(phases, kernels, pot, states, warmup, progress, name, postprocess):
+class _RunResult(NamedTuple):
+    """The final carry of a run and the kept draws of its two phases."""
+
+    states: Any
+    kernels: Kernel
+    warm_draws: dict[str, Any] | None
+    draws: dict[str, Any] | None
+    done: int
+    interrupted: bool
+
+
+def _run(phases, kernels, pot, states, warmup_states, progress, name, postprocess
+         ) -> _RunResult:
     """Warm-up then sampling, with one progress bar; Ctrl-C during sampling keeps the
     finished chunks (with a warning), during warm-up it propagates."""
     warm, main = phases
@@ -240,25 +261,25 @@ def _run(phases, kernels, pot, states, warmup, progress, name, postprocess):
     try:
         if bar is not None:
             bar.set_description(f"{name} warmup")
-        states, kernels, _, warm_draws, _, interrupted = run_phase(
-            warm, kernels, pot, states, warmup, bar, postprocess)
-        if interrupted:
+        warm_result = run_phase(warm, kernels, pot, states, warmup_states, bar, postprocess)
+        if warm_result.interrupted:
             raise KeyboardInterrupt
         if bar is not None:
             bar.set_description(f"{name} sampling")
-        states, kernels, _, draws, done, interrupted = run_phase(
-            main, kernels, pot, states, None, bar, postprocess)
+        result = run_phase(main, warm_result.kernels, pot, warm_result.states, None, bar,
+                           postprocess)
     finally:
         if bar is not None:
             bar.close()
-    if interrupted:
-        if not draws:
+    if result.interrupted:
+        if not result.draws:
             raise KeyboardInterrupt
         warnings.warn(
-            f"sampling interrupted: returning the {done} of {main.num_draws} draws per "
-            "chain finished before Ctrl-C", RuntimeWarning, stacklevel=3,
+            f"sampling interrupted: returning the {result.done} of {main.num_draws} draws "
+            "per chain finished before Ctrl-C", RuntimeWarning, stacklevel=3,
         )
-    return states, kernels, warm_draws, draws, done, interrupted
+    return _RunResult(result.states, result.kernels, warm_result.draws, result.draws,
+                      result.done, result.interrupted)
 
 
 def _split_draws(draws: dict[str, Any], names: list[str]) -> tuple[dict, dict]:
