@@ -516,7 +516,7 @@ def smc_log_z(
         )
         log_z, log_z_se = math.nan, math.nan
     else:
-        log_z = float(jax.scipy.special.logsumexp(log_z_runs) - math.log(num_runs))
+        log_z = float(np.logaddexp.reduce(log_z_runs) - math.log(num_runs))
         log_z_se = float(np.std(log_z_runs, ddof=1) / math.sqrt(num_runs))
     width = int(num_stages.max())
     return SMCResult(

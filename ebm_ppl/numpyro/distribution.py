@@ -63,6 +63,10 @@ def _check_event_shape(event_shape: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
+#: ``event_shape`` not given (a Potential's example position then sets it).
+_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "(1,)"})()
+
+
 def _from_potential(
     pot: Potential, params: Any, temperature: Any, event_shape: Any
 ) -> tuple[Callable[..., Array], Any, Any, Any]:
@@ -77,7 +81,7 @@ def _from_potential(
             "params and temperature come from the Potential; pass EnergyDistribution(pot) "
             "alone, or EnergyDistribution(pot.fn, params, temperature=...) to change them"
         )
-    if event_shape is None and pot.example is not None:
+    if event_shape is _UNSET and pot.example is not None:
         leaves = jax.tree.leaves(pot.example)
         if len(leaves) != 1:
             raise ValueError(
@@ -185,7 +189,7 @@ class EnergyDistribution(Distribution):
         self,
         energy_fn: Callable[..., Array] | Potential,
         params: ArrayLikeTree | None = None,
-        event_shape: tuple[int, ...] | int | None = None,
+        event_shape: tuple[int, ...] | int = _UNSET,
         support: constraints.Constraint = constraints.real,
         temperature: float = 1.0,
         *,
@@ -194,7 +198,7 @@ class EnergyDistribution(Distribution):
         if isinstance(energy_fn, Potential):
             energy_fn, params, temperature, event_shape = _from_potential(
                 energy_fn, params, temperature, event_shape)
-        if event_shape is None:
+        if event_shape is _UNSET:
             event_shape = (1,)
         if not callable(energy_fn):
             raise TypeError(f"energy_fn must be callable, got {type(energy_fn).__name__}")

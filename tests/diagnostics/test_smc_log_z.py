@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pytest
+from conftest import ALPHA, count_compiles
 from scipy import stats
 
 import ebm_ppl
@@ -35,7 +36,6 @@ from ebm_ppl.diagnostics import smc
 from ebm_ppl.errors import SamplingWarning
 from ebm_ppl.kernels import mala, ula
 
-ALPHA = 1e-3
 #: Runs of the statistical tests: the standard error has NUM_RUNS - 1 degrees of freedom.
 NUM_RUNS = 16
 #: The issue's accuracy goal for log Z, in nats.
@@ -237,20 +237,19 @@ def test_max_stages_and_nan_energies_warn_and_vmap_equals_jit_of_one_run():
     np.testing.assert_allclose(run.betas, res.betas[1], rtol=1e-5)
     np.testing.assert_allclose(run.particles, res.particles[1], rtol=1e-5, atol=1e-6)
     # a lower target_ess (traced: no recompile) takes bigger steps and reaches beta = 1
-    size = smc._run_many._cache_size()
-    with pytest.warns(SamplingWarning, match="NaN or \\+inf"):
+    with count_compiles() as compiled, pytest.warns(SamplingWarning, match="NaN or \\+inf"):
         done = diagnostics.smc_log_z(TINY_POT, seed=8, target_ess=0.01, **TINY)
-    assert smc._run_many._cache_size() == size
+    assert not any("_run_many" in name for name in compiled), compiled
     assert np.isfinite(done.log_z) and np.all(done.num_stages < 2)
 
 
 def test_fixed_seed_is_deterministic_without_retracing_and_converts_to_inference_data():
     pot, _ = gaussian_cached(2)
     first = diagnostics.smc_log_z(pot, seed=5, **GAUSS)
-    size = smc._run_many._cache_size()
-    again = diagnostics.smc_log_z(pot, seed=5, **GAUSS)
-    other = diagnostics.smc_log_z(pot, seed=6, **{**GAUSS, "step_size": 0.25})
-    assert smc._run_many._cache_size() == size
+    with count_compiles() as compiled:
+        again = diagnostics.smc_log_z(pot, seed=5, **GAUSS)
+        other = diagnostics.smc_log_z(pot, seed=6, **{**GAUSS, "step_size": 0.25})
+    assert not any("_run_many" in name for name in compiled), compiled
     np.testing.assert_array_equal(first.log_z_runs, again.log_z_runs)
     np.testing.assert_array_equal(first.particles, again.particles)
     assert not np.any(first.log_z_runs == other.log_z_runs)

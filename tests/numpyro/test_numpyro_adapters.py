@@ -112,7 +112,7 @@ def test_dense_start_follows_the_site_groups():
     given = jnp.array([[2.0, 0.6, 0.4], [0.6, 1.0, -0.3], [0.4, -0.3, 0.5]])
     kernel = BlackJAXKernel("nuts", x_and_z, dense_mass=[("x",)], inverse_mass_matrix=given,
                             adapt_mass_matrix=False)
-    state = kernel.init(jax.random.key(53), 5)
+    state = kernel.init(jax.random.key(53), 5, init_params={"x": jnp.zeros(2), "z": jnp.zeros(())})
     flat = np.asarray(state.adapt_state.kernel.parameters["inverse_mass_matrix"])
     expected = np.asarray(given).copy()
     expected[:2, 2] = expected[2, :2] = 0.0

@@ -344,4 +344,37 @@ MUTANTS: list[Mutant] = [
         why="split R-hat with an odd number of draws drops the last draw, not the middle one",
         tests=(_T_RHAT,),
     ),
+    # ------------------------------------------------------------------ tempered SMC
+    Mutant(
+        name="diagnostics.smc_incremental_weight_sign",
+        path="ebm_ppl/diagnostics/smc.py",
+        old="log_w = jnp.where(jnp.isfinite(ell), delta * ell, -jnp.inf)",
+        new="log_w = jnp.where(jnp.isfinite(ell), -delta * ell, -jnp.inf)",
+        why="incremental weight exp(-(beta_new - beta_old) l) with the sign of the step flipped",
+        tests=("tests/diagnostics/test_smc_log_z.py",),
+    ),
+    Mutant(
+        name="diagnostics.smc_mean_of_log_weights",
+        path="ebm_ppl/diagnostics/smc.py",
+        old="log_z = log_z + jax.scipy.special.logsumexp(log_w) - jnp.log(num_particles)",
+        new="log_z = log_z + jnp.mean(log_w)",
+        why="log Z increment as the mean of log weights instead of the log of their mean",
+        tests=("tests/diagnostics/test_smc_log_z.py",),
+    ),
+    Mutant(
+        name="diagnostics.smc_tempered_density_without_base",
+        path="ebm_ppl/diagnostics/smc.py",
+        old="return (1.0 - beta_new) * _sum_log_prob(base, y) + beta_new * logdensity_fn(y)",
+        new="return beta_new * logdensity_fn(y)",
+        why="mutation targets p^beta instead of p0^(1 - beta) p^beta (base term dropped)",
+        tests=("tests/diagnostics/test_smc_log_z.py",),
+    ),
+    Mutant(
+        name="diagnostics.smc_resample_ignores_weights",
+        path="ebm_ppl/diagnostics/smc.py",
+        old="weights = jax.nn.softmax(log_w)",
+        new="weights = jnp.full(num_particles, 1.0 / num_particles)",
+        why="particles resampled uniformly: the weights only enter log Z, not the draws",
+        tests=("tests/diagnostics/test_smc_log_z.py",),
+    ),
 ]
