@@ -68,7 +68,7 @@ MUTANTS: list[Mutant] = [
              "            - proposal.log_prob_fn(new_position, state.position, proposal.params)"),
         new=("- proposal.log_prob_fn(state.position, new_position, proposal.params)\n"
              "            + proposal.log_prob_fn(new_position, state.position, proposal.params)"),
-        why="Hastings factor q(x'|x)/q(x|x') instead of q(x|x')/q(x'|x)",
+        why="Hastings factor q(x' given x) / q(x given x'): the ratio inverted",
         tests=_T_MH,
     ),
     Mutant(
@@ -125,7 +125,7 @@ MUTANTS: list[Mutant] = [
         path=_BJ,
         old="0.25 * (1.0 / step_size) * theta_dot",
         new="0.5 * (1.0 / step_size) * theta_dot",
-        why="MALA reverse-move log density |.|^2/(2h) instead of /(4h)",
+        why="MALA reverse-move log density norm^2/(2h) instead of norm^2/(4h)",
         tests=_T_MALA,
     ),
     Mutant(
