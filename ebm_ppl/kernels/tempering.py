@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebm_ppl import adaptation
 from ebm_ppl._types import Array, ArrayLike, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_int
 from ebm_ppl.kernels.base import Kernel
@@ -670,7 +671,7 @@ def parallel_tempering(
         kernel_fn=_parallel_tempering_step,
         parameters={"kernel": base, "betas": ladder},
         static_parameters=(("swap", swap),),
-        adaptation="none",
+        default_warmup=adaptation.none(),
         target_acceptance_rate=kernel.target_acceptance_rate,
     )
 

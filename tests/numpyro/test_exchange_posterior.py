@@ -141,3 +141,21 @@ def test_numpyro_exchange_warmup_adapts_the_scale_towards_the_target():
     mcmc.run(jax.random.key(35), G_DATA)
     scale = np.asarray(mcmc.last_state.scale)
     assert scale > 1e-2, scale
+
+
+def test_numpyro_exchange_warmup_is_the_robbins_monro_recursion():
+    """The scale after warm-up equals ``log s_{t+1} = log s_t + (t + 1)^-0.6 (a_t - 0.3)``
+    replayed in NumPy from the recorded acceptance probabilities (the shared
+    ``adaptation.robbins_monro`` warm-up, fed by the adapter)."""
+    num_warmup, start = 12, 0.05
+    kernel = Exchange(gamma_shape_model, inner_steps=1, scale=start)
+    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=1, num_chains=1,
+                chain_method="vectorized", progress_bar=False)
+    mcmc.warmup(jax.random.key(36), G_DATA, collect_warmup=True,
+                extra_fields=("accept_prob",))
+    accept = np.asarray(mcmc.get_extra_fields()["accept_prob"], np.float64).ravel()
+    log_scale = np.log(start)
+    for t, a in enumerate(accept[:num_warmup]):
+        log_scale += (t + 1.0) ** -0.6 * (a - 0.3)
+    np.testing.assert_allclose(np.asarray(mcmc.last_state.scale).ravel()[0],
+                               np.exp(log_scale), rtol=1e-4)

@@ -52,19 +52,19 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="adaptation.da_mu_twice",
         path=_ADAPT,
-        old="dual_averaging = da_init(step_size)",
-        new="dual_averaging = da_init(10 * step_size)",
+        old="return DualAveragingState(da_init(step_size), *_counters(num_warmup))",
+        new="return DualAveragingState(da_init(10 * step_size), *_counters(num_warmup))",
         why="mu = log(10 h0) applied on top of BlackJAX's own factor 10",
         tests=(_STEP,),
     ),
     Mutant(
         name="adaptation.da_gradient_not_rate",
         path=_ADAPT,
-        old=("_, da_update, _ = dual_averaging_adaptation(kernel.target_acceptance_rate)\n"
-             "    dual_averaging = da_update(state.dual_averaging, acceptance_rate)"),
-        new=("_, da_update, _ = dual_averaging_adaptation(kernel.target_acceptance_rate)\n"
-             "    dual_averaging = da_update(state.dual_averaging,\n"
-             "                               kernel.target_acceptance_rate - acceptance_rate)"),
+        old=("_, da_update, _ = dual_averaging_adaptation(self.target_acceptance_rate)\n"
+             "        dual_averaging = da_update(state.dual_averaging, acceptance_rate)"),
+        new=("_, da_update, _ = dual_averaging_adaptation(self.target_acceptance_rate)\n"
+             "        dual_averaging = da_update(state.dual_averaging,\n"
+             "                                   self.target_acceptance_rate - acceptance_rate)"),
         why="passes the gradient delta - alpha where BlackJAX wants the acceptance rate",
         tests=(_STEP, _MALA),
     ),
@@ -79,8 +79,12 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="adaptation.final_last_iterate",
         path=_ADAPT,
-        old="return kernel.replace(step_size=da_final(state.dual_averaging))",
-        new="return kernel.replace(step_size=jnp.exp(state.dual_averaging.log_step_size))",
+        old=("_, _, da_final = dual_averaging_adaptation(self.target_acceptance_rate)\n"
+             "        return kernel.replace(step_size=da_final(state.dual_averaging))\n\n\n"
+             "@dataclasses.dataclass(frozen=True)\nclass WindowWarmup"),
+        new=("_, _, da_final = dual_averaging_adaptation(self.target_acceptance_rate)\n"
+             "        return kernel.replace(step_size=jnp.exp(state.dual_averaging.log_step_size))"
+             "\n\n\n@dataclasses.dataclass(frozen=True)\nclass WindowWarmup"),
         why="sampling step size = last (noisy) iterate, not the dual-averaging average",
         tests=(_STEP,),
     ),
@@ -112,8 +116,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="adaptation.window_ignores_given_matrix",
         path=_ADAPT,
-        old="mass_matrix = mm_init(flat.shape[0], imm)",
-        new="mass_matrix = mm_init(flat.shape[0])",
+        old="return WindowState(da_init(step_size), mm_init(flat.shape[0], imm),",
+        new="return WindowState(da_init(step_size), mm_init(flat.shape[0]),",
         why="the user's inverse mass matrix replaced by the identity at the start",
         tests=("tests/test_adaptation.py::test_given_inverse_mass_matrix_starts_window_adaptation",),
     ),
@@ -128,8 +132,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="adaptation.driver_feeds_old_position",
         path="ebm_ppl/sampling/driver.py",
-        old='kernels, warmup, new_states.position, stats["acceptance_rate"]',
-        new='kernels, warmup, states.position, stats["acceptance_rate"]',
+        old='kernels, warmup_states, new_states.position, stats["acceptance_rate"]',
+        new='kernels, warmup_states, states.position, stats["acceptance_rate"]',
         why="Welford estimate fed the position before the transition (lagged window)",
         tests=(_REPLAY,),
     ),
@@ -145,16 +149,16 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="adaptation.rm_sign",
         path=_ADAPT,
-        old="gain * (acceptance_rate - kernel.target_acceptance_rate)",
-        new="gain * (kernel.target_acceptance_rate - acceptance_rate)",
+        old="gain * (acceptance_rate - self.target_acceptance_rate)",
+        new="gain * (self.target_acceptance_rate - acceptance_rate)",
         why="scale narrowed when acceptance is above target",
         tests=(_SCALE,),
     ),
     Mutant(
         name="adaptation.rm_init_without_log",
         path=_ADAPT,
-        old="log_scale = jnp.log(jnp.asarray(kernel.scale, flat.dtype))",
-        new="log_scale = jnp.asarray(kernel.scale, flat.dtype)",
+        old="return RobbinsMonroState(jnp.log(jnp.asarray(scale, flat.dtype)),",
+        new="return RobbinsMonroState(jnp.asarray(scale, flat.dtype),",
         why="log scale initialised with the scale itself",
         tests=(_SCALE,),
     ),

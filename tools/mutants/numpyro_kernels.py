@@ -65,10 +65,10 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="numpyro_kernels.nexchange_rm_sign",
         path=_NP_EXCHANGE,
-        old="gain * (info.acceptance_rate - self._target)",
-        new="gain * (self._target - info.acceptance_rate)",
-        why="Robbins-Monro on log scale with the sign flipped (scale runs away)",
-        tests=_EXCHANGE_TESTS,
+        old="warmup_state = RobbinsMonroState(jnp.log(state.scale), state.i, state.num_warmup)",
+        new="warmup_state = RobbinsMonroState(state.scale, state.i, state.num_warmup)",
+        why="exchange's Robbins-Monro state rebuilt from the scale, not its log",
+        tests=("tests/numpyro/test_exchange_posterior.py::test_numpyro_exchange_warmup_is_the_robbins_monro_recursion",),
     ),
     Mutant(
         name="numpyro_kernels.nexchange_jacobian_missing",
@@ -123,8 +123,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="numpyro_kernels.target_shift_sign",
         path="ebm_ppl/numpyro/base.py",
-        old="shifted = accept_prob + (kernel.target_acceptance_rate - adapt.target_accept_prob)",
-        new="shifted = accept_prob + (adapt.target_accept_prob - kernel.target_acceptance_rate)",
+        old="shifted = accept_prob + (step_warmup.target_acceptance_rate - adapt.target_accept_prob)",
+        new="shifted = accept_prob + (adapt.target_accept_prob - step_warmup.target_acceptance_rate)",
         why="target_accept_prob shift with the wrong sign (adapts to 2*default - target)",
         tests=_ADAPTER_TESTS,
     ),
