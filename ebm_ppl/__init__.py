@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         StepSizeWarning,
     )
     from ebm_ppl.inference_data import concat_draws
+    from ebm_ppl.model.groups import add_posterior_predictive
     from ebm_ppl.model_io import load, save
-    from ebm_ppl.numpyro.groups import add_posterior_predictive
     from ebm_ppl.numpyro.prior import sample_prior
     from ebm_ppl.potential import Potential
     from ebm_ppl.reporting import report
@@ -52,7 +52,7 @@ _NAMES = {
     "concat_draws": "ebm_ppl.inference_data",
     "load": "ebm_ppl.model_io",
     "save": "ebm_ppl.model_io",
-    "add_posterior_predictive": "ebm_ppl.numpyro.groups",
+    "add_posterior_predictive": "ebm_ppl.model.groups",
     "sample_prior": "ebm_ppl.numpyro.prior",
     "Potential": "ebm_ppl.potential",
     "report": "ebm_ppl.reporting",

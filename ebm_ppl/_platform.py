@@ -21,11 +21,9 @@ def padding_mode(devices: Iterable[jax.Device] | None = None) -> str:
     ``"cond"`` (CPU): a ``lax.cond`` per step, so padding steps cost nothing.
     ``"select"`` (GPU, TPU): every step is computed and the carry is kept by
     ``jnp.where`` past the end. There a ``lax.cond`` inside the loop reads its predicate
-    back to the host at every step: on an H100, 1000 chains × 200 ULA steps of a 2-D
-    Gaussian took 6.8 ms with it and 5.1 ms without (the hand-written loop 2.7 ms), and
-    a DSM ``fit`` step 0.129 ms against 0.040 ms for a hand-written scan
-    (``benchmarks/README.md``). Only a last, partial chunk then computes steps it throws
-    away. Both modes give the same results, up to floating-point rounding where XLA
+    back to the host at every step, which costs more than the padding steps it skips
+    (measured in ``benchmarks/loop_breakdown.py`` and ``benchmarks/README.md``). Only a
+    last, partial chunk then computes steps it throws away. Both modes give the same results, up to floating-point rounding where XLA
     fuses the two loops differently (``tests/test_padding_modes.py``).
     """
     platforms = {d.platform for d in (jax.devices() if devices is None else devices)}

@@ -23,7 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ebm_ppl._normaliser import check_normalisers
 from ebm_ppl._potential_parts import (
+    ModelFunction,
     as_spec,
     as_struct,
     check_temperature,
@@ -31,6 +33,7 @@ from ebm_ppl._potential_parts import (
     describe,
     model_fields,
     partition,
+    split_data,
 )
 from ebm_ppl._tree import pytree_dataclass
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
@@ -263,9 +266,6 @@ class Potential:
         >>> sorted(pot.example)
         ['mu']
         """
-        # imported here: ebm_ppl.numpyro builds on Potential (import cycle otherwise)
-        from ebm_ppl.numpyro.distribution import check_normalisers
-
         if not callable(model):
             raise TypeError(f"model must be callable, got {type(model).__name__}")
         key = as_key(rng_key, "rng_key")
@@ -346,6 +346,61 @@ class Potential:
             raise ValueError("this potential was built without params; cannot replace them")
         arrays, static = partition(params)
         return dataclasses.replace(self, params=arrays, params_static=static)
+
+    def with_model_args(self, *model_args: Any, **model_kwargs: Any) -> Potential:
+        """The same model potential with new model arguments (new data, no recompilation).
+
+        The counterpart of :meth:`with_params` for a :meth:`from_model` potential: the
+        new array arguments become its traced leaves, so every program compiled for this
+        potential is reused when their shapes and dtypes are unchanged. The result equals
+        ``Potential.from_model(self.model, *model_args, **model_kwargs)`` without tracing
+        the model again (the normaliser check depends on the model, not on its data).
+
+        Parameters
+        ----------
+        *model_args, **model_kwargs
+            The model's new arguments: the same structure and the same non-array
+            arguments (numbers, strings, functions...) as the potential was built with.
+
+        Raises
+        ------
+        ValueError
+            If the potential was not built from a model; if the model cannot take traced
+            data (NumPy calls on its data, ``param`` or enumerated discrete sites: its
+            potential closes over the data it was built with); or if the arguments'
+            structure or non-array arguments differ. Build a new
+            :meth:`from_model` potential in these cases.
+
+        Examples
+        --------
+        >>> import numpyro, numpyro.distributions as dist
+        >>> def model(y):
+        ...     mu = numpyro.sample("mu", dist.Normal(0, 1))
+        ...     numpyro.sample("y", dist.Normal(mu, 1), obs=y)
+        >>> pot = Potential.from_model(model, jnp.array([0.5, 1.0]))
+        >>> new = pot.with_model_args(jnp.array([2.0, 3.0]))
+        >>> new.model_args[0].tolist()
+        [2.0, 3.0]
+        """
+        if self.kind != "model":
+            raise ValueError(
+                f"with_model_args needs a potential built with Potential.from_model, got one "
+                f"built from a {self.kind} (use with_params for an energy's parameters)"
+            )
+        if not isinstance(self.fn, ModelFunction):
+            raise ValueError(
+                "this model cannot take traced data (it calls NumPy on its data, or has "
+                "param or enumerated discrete sites), so its potential closes over the data "
+                "it was built with; build a new Potential.from_model(model, *new_args)"
+            )
+        data, structure = split_data(tuple(model_args), dict(model_kwargs))
+        if structure != self.fn.structure:
+            raise ValueError(
+                "with_model_args needs arguments of the same structure, with the same "
+                "non-array arguments, as the potential was built with; build a new "
+                "Potential.from_model(model, *new_args) for others"
+            )
+        return dataclasses.replace(self, params=data)
 
     def constrain(self, x: ArrayTree) -> dict[str, Array]:
         """Map an unconstrained position to the model's constrained sample sites.

@@ -18,9 +18,9 @@ import pytest
 from scipy.stats import norm
 
 from ebm_ppl import Potential, sample
+from ebm_ppl.adaptation import mclmc_warmup
 from ebm_ppl.kernels import Kernel, from_blackjax
 from ebm_ppl.kernels.from_blackjax import WARMUPS, check_kernel
-from ebm_ppl.adaptation import mclmc_warmup
 
 ALPHA = 1e-3
 MEAN = jnp.array([1.0, -0.5])

@@ -19,8 +19,8 @@ import pytest
 from numpyro.infer import HMC, MCMC, NUTS
 
 import ebm_ppl
+from ebm_ppl.model.distribution import intractable_sites
 from ebm_ppl.numpyro import MH, ULA, BlackJAXKernel, EnergyDistribution
-from ebm_ppl.numpyro.distribution import intractable_sites
 
 DATA = 2.0 * jax.random.normal(jax.random.key(0), (40, 1))
 MATCH = r"site\(s\) \['x'\].*normaliser log Z.*ebm_ppl\.numpyro\.Exchange"

@@ -18,8 +18,8 @@ from scipy import stats
 import ebm_ppl
 from ebm_ppl.diagnostics import ksd, ksd_test, summary
 from ebm_ppl.errors import SamplingWarning
+from ebm_ppl.model.groups import add_model_groups, add_posterior_predictive, model_parts
 from ebm_ppl.numpyro import EnergyDistribution
-from ebm_ppl.numpyro.groups import add_model_groups, add_posterior_predictive, model_parts
 
 #: Bonferroni z threshold for alpha = 1e-3 over the checks of one test.
 Z_MAX = stats.norm.ppf(1 - 1e-3 / (2 * 4))

@@ -30,7 +30,7 @@ from ebm_ppl.cli.parser import (
 )
 from ebm_ppl.datasets import load as load_data
 from ebm_ppl.diagnostics.summaries import summary
-from ebm_ppl.kernels import Kernel, hmc, mala, nuts, random_walk, ula
+from ebm_ppl.kernels.registry import make_kernel
 from ebm_ppl.model_io import load, read_history, read_model_config, save
 from ebm_ppl.nn import mlp_energy, noise_conditional_mlp_energy
 from ebm_ppl.objectives import (
@@ -49,8 +49,6 @@ from ebm_ppl.training import FitResult, fit
 __all__ = ["CLIError", "cmd_report", "cmd_sample", "cmd_train", "draw_annealed", "make_kernel",
            "make_objective", "make_optimizer", "model_levels", "noise_levels", "train"]
 
-#: Integration steps of the CLI's HMC kernel.
-HMC_STEPS = 10
 
 
 class CLIError(Exception):
@@ -98,13 +96,6 @@ def make_optimizer(args: argparse.Namespace) -> optax.GradientTransformation:
         return optax.adam(optax.cosine_decay_schedule(args.learning_rate, args.steps,
                                                       alpha=0.1))
     return optax.adam(args.learning_rate)
-
-
-def make_kernel(name: str, step_size: float) -> Kernel:
-    """The kernel named by ``--kernel`` at ``step_size`` (the scale for ``mh``)."""
-    builders = {"ula": ula, "mala": mala, "nuts": nuts, "mh": random_walk,
-                "hmc": lambda h: hmc(h, HMC_STEPS)}
-    return builders[name](step_size)
 
 
 def writable_folder(path: str | os.PathLike[str], what: str) -> Path:
@@ -243,7 +234,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 pilot = run(num_samples=PILOT_DRAWS, progress=False)
             thin, tau = auto_thin(pilot)
             print(f"note: --thin auto: the pilot's autocorrelation time is {tau:.1f} steps, "
-                  f"thin {thin}" + (f" (the most --thin auto picks; the chains mix slowly, "
+                  f"thin {thin}" + (" (the most --thin auto picks; the chains mix slowly, "
                                     "set --thin yourself to go further)"
                                     if thin == MAX_AUTO_THIN else ""), file=sys.stderr)
         idata = run(num_samples=args.samples, thin=thin, progress=not args.quiet)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
+from ebm_ppl._names import ACTIVATIONS, DATASETS, KERNELS
 from ebm_ppl._version import __version__
-from ebm_ppl._names import ACTIVATIONS, DATASETS
 
 __all__ = ["ANNEAL_CHAINS", "KERNELS", "MAX_AUTO_THIN", "OBJECTIVES", "PILOT_DRAWS",
            "SAMPLE_CHAINS", "SAMPLE_DEFAULTS", "SCHEDULES", "TRAIN_DEFAULTS", "thin_value",
@@ -17,8 +17,8 @@ __all__ = ["ANNEAL_CHAINS", "KERNELS", "MAX_AUTO_THIN", "OBJECTIVES", "PILOT_DRA
 OBJECTIVES = ("cd", "sm", "dsm", "ssm", "nce", "ncsn")
 #: ``--schedule`` choices (learning-rate schedules of ``train``).
 SCHEDULES = ("cosine", "constant")
-#: ``--kernel`` choices of ``demo`` (``sample`` adds ``auto`` and ``anneal``).
-KERNELS = ("ula", "mala", "hmc", "nuts", "mh")
+#: ``--kernel`` choices of ``sample`` (the kernel registry's names, plus ``auto`` and
+#: ``anneal``): :data:`ebm_ppl._names.KERNELS`.
 #: ``ebm-ppl sample``'s defaults of the options that annealing does not use.
 SAMPLE_DEFAULTS = {"warmup": 500, "step_size": 0.01, "thin": "auto"}
 #: ``ebm-ppl sample --chains`` by default: MCMC kernels, annealing (independent draws).

@@ -8,13 +8,15 @@
 * :func:`goodness_of_fit`: KSD test of held-out data under the model (no sampling);
 * :func:`mmd_test`: two-sample MMD test, model draws against data (permutation p-value);
 * :func:`drift_check`: improper-target / drift detection (:class:`ImproperTargetWarning`);
-* :func:`summary`: ArviZ summary + per-chain table + pass/warn/fail verdict.
+* :func:`summary`: ArviZ summary + per-chain table + pass/warn/fail verdict;
+* :func:`inner_steps_check`: whether an exchange kernel's ``inner_steps`` is enough.
 
 R-hat and ESS come from ArviZ.
 """
 
 from ebm_ppl.diagnostics.ais import AISResult, ais_log_z, annealing_schedule
 from ebm_ppl.diagnostics.drift import DriftResult, drift_check
+from ebm_ppl.diagnostics.exchange_check import InnerStepsCheck, inner_steps_check
 from ebm_ppl.diagnostics.goodness_of_fit import GoodnessOfFitResult, goodness_of_fit
 from ebm_ppl.diagnostics.ksd import KSDResult, ksd, median_bandwidth, stein_kernel_matrix
 from ebm_ppl.diagnostics.mmd import MMDTestResult, mmd_test
@@ -28,6 +30,7 @@ __all__ = [
     "DiagnosticSummary",
     "DriftResult",
     "GoodnessOfFitResult",
+    "InnerStepsCheck",
     "KSDResult",
     "KSDTestResult",
     "MMDTestResult",
@@ -39,6 +42,7 @@ __all__ = [
     "dataframe_to_markdown",
     "drift_check",
     "goodness_of_fit",
+    "inner_steps_check",
     "ksd",
     "ksd_test",
     "median_bandwidth",

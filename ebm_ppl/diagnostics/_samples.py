@@ -14,7 +14,7 @@ from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array
 from ebm_ppl.inference_data import position_names
-from ebm_ppl.numpyro.groups import unconstrained_posterior
+from ebm_ppl.model.groups import unconstrained_posterior
 from ebm_ppl.potential import Potential
 
 __all__ = ["as_chains", "batched_scores", "is_inference_data", "posterior_array"]

@@ -30,11 +30,12 @@ from ebm_ppl._types import Array, PRNGKey
 from ebm_ppl._validation import as_key, check_int
 from ebm_ppl.errors import SamplingWarning
 from ebm_ppl.kernels.base import Kernel
-from ebm_ppl.kernels.blackjax import hmc, mala
+from ebm_ppl.kernels.blackjax import hmc
 from ebm_ppl.kernels.chains import run_chains
+from ebm_ppl.kernels.registry import REGISTRY, make_kernel
 from ebm_ppl.potential import Potential
 
-__all__ = ["AISResult", "ais_log_z", "annealing_schedule", "SCHEDULES", "UNADJUSTED_KERNELS"]
+__all__ = ["AISResult", "ais_log_z", "annealing_schedule", "SCHEDULES"]
 
 #: Built-in temperature schedules (or pass an increasing array from 0 to 1).
 SCHEDULES = ("sigmoid", "linear", "geometric")
@@ -43,10 +44,6 @@ SCHEDULES = ("sigmoid", "linear", "geometric")
 _SIGMOID_DELTA = 4.0
 #: Smallest positive β of the geometric schedule.
 _GEOMETRIC_START = 1e-4
-#: Kernels without a Metropolis correction: they do not leave each tempered target
-#: invariant, so AIS with them is biased by their discretisation error (Neal 2001 needs
-#: invariance).
-UNADJUSTED_KERNELS = ("ula", "mclmc", "sgld", "sghmc", "sgnht", "csgld")
 
 
 class AISResult(NamedTuple):
@@ -131,8 +128,12 @@ def _resolve_shape(pot: Potential, base: Any, shape: tuple[int, ...] | None) -> 
 
 
 def _resolve_kernel(kernel: str | Kernel, step_size: float, num_integration_steps: int) -> Kernel:
+    if kernel == "hmc":
+        kernel = hmc(step_size, num_integration_steps)
+    elif isinstance(kernel, str) and kernel in REGISTRY:
+        kernel = make_kernel(kernel, step_size)
     if isinstance(kernel, Kernel):
-        if kernel.name in UNADJUSTED_KERNELS:
+        if not kernel.exact:  # a fact of the kernel (ULA, MCLMC, SGLD...), not its name
             warnings.warn(
                 f"kernel {kernel.name!r} has no Metropolis correction, so it does not leave "
                 "each tempered target invariant and the AIS estimate of log Z is biased by "
@@ -141,11 +142,8 @@ def _resolve_kernel(kernel: str | Kernel, step_size: float, num_integration_step
                 stacklevel=3,
             )
         return kernel
-    if kernel == "mala":
-        return mala(step_size)
-    if kernel == "hmc":
-        return hmc(step_size, num_integration_steps)
-    raise ValueError(f"kernel must be 'mala', 'hmc' or an ebm_ppl.kernels kernel, got {kernel!r}")
+    raise ValueError(f"kernel must be one of {tuple(REGISTRY)} or an ebm_ppl.kernels kernel, "
+                     f"got {kernel!r}")
 
 
 def _log_mean_exp(log_w: Array) -> Array:
@@ -186,7 +184,8 @@ def ais_log_z(
     num_chains
         Number :math:`N` of AIS chains, run in parallel under ``vmap``.
     kernel
-        ``"mala"``, ``"hmc"`` or an :mod:`ebm_ppl.kernels` kernel (its ``step`` is
+        a kernel name of :data:`~ebm_ppl.kernels.registry.REGISTRY` (``"mala"``, ``"hmc"``
+        with ``num_integration_steps``...) or an :mod:`ebm_ppl.kernels` kernel (its ``step`` is
         applied to the tempered log density :math:`\log \pi_{\beta_k}`).
     step_size, num_integration_steps
         Parameters of the built-in kernels (fixed across temperatures).

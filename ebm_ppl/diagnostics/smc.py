@@ -34,7 +34,6 @@ from blackjax.smc.ess import ess_solver, log_ess
 
 from ebm_ppl._types import Array, LogDensityFn, PRNGKey
 from ebm_ppl._validation import as_key, check_int, check_positive
-from ebm_ppl.diagnostics.ais import UNADJUSTED_KERNELS
 from ebm_ppl.errors import SamplingWarning
 from ebm_ppl.inference_data import run_attrs, to_inference_data
 from ebm_ppl.kernels.base import Kernel
@@ -323,7 +322,7 @@ def _resolve_shape(pot: Potential, base: Any, shape: Any) -> tuple[int, ...]:
 
 def _resolve_kernel(kernel: str | Kernel, step_size: float) -> Kernel:
     if isinstance(kernel, Kernel):
-        if kernel.name in UNADJUSTED_KERNELS:
+        if not kernel.exact:
             warnings.warn(
                 f"kernel {kernel.name!r} has no Metropolis correction, so it does not leave "
                 "each tempered target invariant and the SMC estimate of log Z is biased by "

@@ -9,8 +9,6 @@ acceptance) is reported as divergent with acceptance 0.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import blackjax
 import blackjax.mcmc.diffusions as diffusions
 import blackjax.mcmc.proposal as proposal
@@ -23,40 +21,13 @@ from ebm_ppl._tree import tree_all_finite
 from ebm_ppl._types import Array, ArrayLike, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_int, check_positive, check_probability
 from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.info import GradientInfo, HMCInfo, NUTSInfo
 
 __all__ = ["mala", "hmc", "nuts", "barker", "GradientInfo", "HMCInfo", "NUTSInfo"]
 
 _BARKER = blackjax.mcmc.barker.build_kernel()
 _HMC = blackjax.mcmc.hmc.build_kernel()
 _NUTS = blackjax.mcmc.nuts.build_kernel()
-
-
-class GradientInfo(NamedTuple):
-    """Info of MALA and Barker."""
-
-    acceptance_rate: Array
-    is_accepted: Array
-    is_divergent: Array
-
-
-class HMCInfo(NamedTuple):
-    """Info of HMC (``energy`` is the Hamiltonian at the returned state)."""
-
-    acceptance_rate: Array
-    is_accepted: Array
-    is_divergent: Array
-    energy: Array
-    num_integration_steps: Array
-
-
-class NUTSInfo(NamedTuple):
-    """Info of NUTS (``tree_depth`` counts trajectory doublings)."""
-
-    acceptance_rate: Array
-    is_divergent: Array
-    energy: Array
-    num_integration_steps: Array
-    tree_depth: Array
 
 
 def _safe_rate(rate: Array) -> tuple[Array, Array]:

@@ -18,7 +18,7 @@ posterior invariant. Exact draws are rarely available: the practical form draws 
 by ``inner_steps`` steps of an MCMC kernel targeting :math:`f_{\theta'}` started from the
 observed data (Liang 2010's *double Metropolis–Hastings*), one chain per data point,
 vectorised. Its bias vanishes as ``inner_steps`` grows;
-:func:`~ebm_ppl.kernels.exchange_check.inner_steps_check` tests whether it is small next
+:func:`~ebm_ppl.diagnostics.inner_steps_check` tests whether it is small next
 to the Monte-Carlo error.
 
 The log density a kernel receives (``logdensity_fn`` of :func:`ebm_ppl.sample`) is the
@@ -64,6 +64,7 @@ __all__ = [
     "exchange_init",
     "exchange_kernel",
     "inner_draws",
+    "inner_steps_of",
     "with_inner_steps",
 ]
 
@@ -395,3 +396,20 @@ def with_inner_steps(kernel: Kernel, inner_steps: int) -> Kernel:
     draw = dataclasses.replace(auxiliary.draw_fn, inner_steps=inner_steps)
     auxiliary = dataclasses.replace(auxiliary, draw_fn=draw)
     return dataclasses.replace(kernel, parameters={**kernel.parameters, "auxiliary": auxiliary})
+
+
+def inner_steps_of(kernel: Kernel) -> int:
+    """The number of inner MCMC steps of an exchange kernel with inner MCMC.
+
+    Raises
+    ------
+    ValueError
+        If ``kernel`` was not built by :func:`exchange`, or draws its auxiliary data
+        with an ``exact_sampler`` (no inner MCMC).
+    """
+    auxiliary = kernel.parameters.get("auxiliary") if isinstance(kernel, Kernel) else None
+    draw = getattr(auxiliary, "draw_fn", None)
+    if not isinstance(draw, _FamilyDraw) or draw.exact_sampler is not None:
+        raise ValueError("kernel must be built by kernels.exchange with inner MCMC (no "
+                         f"exact_sampler), got {kernel!r}")
+    return draw.inner_steps

@@ -36,8 +36,6 @@ scale), see :func:`ebm_ppl.adaptation.mclmc_warmup`. Algorithms whose parameters
 
 from __future__ import annotations
 
-import collections
-import functools
 import inspect
 from typing import Any
 
@@ -55,6 +53,7 @@ from ebm_ppl.adaptation import NoWarmup
 from ebm_ppl.adaptation import from_name as warmup_from_name
 from ebm_ppl.kernels.base import Kernel, default_inverse_mass_matrix
 from ebm_ppl.kernels.blackjax import barker_metric_argument
+from ebm_ppl.kernels.info import info_from_fields
 
 __all__ = [
     "from_blackjax", "check_kernel", "resolve_algorithm",
@@ -139,11 +138,6 @@ def position_key(position: ArrayTree) -> PRNGKey:
     return jax.random.fold_in(jax.random.key(0), jnp.sum(bits * weights))
 
 
-@functools.cache
-def _info_type(fields: tuple[str, ...]) -> type:
-    return collections.namedtuple("BlackJAXInfo", fields)
-
-
 def _normalised_info(info: Any, ok: Array) -> Any:
     """``acceptance_rate`` in [0, 1] (1 for algorithms without one), ``is_divergent``,
     and ``energy`` / ``num_integration_steps`` / ``tree_depth`` where BlackJAX has them."""
@@ -162,7 +156,7 @@ def _normalised_info(info: Any, ok: Array) -> Any:
                         ("num_trajectory_expansions", "tree_depth")):
         if hasattr(info, field):
             values[name] = jnp.asarray(getattr(info, field))
-    return _info_type(tuple(values))(**values)
+    return info_from_fields(values)
 
 
 def _step(rng_key: PRNGKey, state: Any, logdensity_fn: LogDensityFn, *, algorithm: _Algorithm,

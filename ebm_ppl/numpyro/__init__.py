@@ -9,9 +9,9 @@
   parameters depend on latent sites (doubly-intractable posteriors).
 """
 
-from ebm_ppl.numpyro.distribution import EnergyDistribution
+from ebm_ppl.model.distribution import EnergyDistribution
+from ebm_ppl.model.groups import add_model_groups, add_posterior_predictive
 from ebm_ppl.numpyro.exchange import Exchange
-from ebm_ppl.numpyro.groups import add_model_groups, add_posterior_predictive
 from ebm_ppl.numpyro.kernels import MH, ULA, BlackJAXKernel, EBMKernel, EBMKernelState
 
 __all__ = [

@@ -32,10 +32,10 @@ from numpyro.infer.util import ParamInfo, initialize_model
 from numpyro.util import identity, is_prng_key
 
 from ebm_ppl import adaptation
-from ebm_ppl.adaptation import Warmup
-from ebm_ppl._potential_parts import split_data
 from ebm_ppl._types import Array, ArrayTree, LogDensityFn, PRNGKey
+from ebm_ppl.adaptation import Warmup
 from ebm_ppl.kernels.base import Kernel
+from ebm_ppl.kernels.info import to_stats
 from ebm_ppl.numpyro.hmc import forward_mode, heuristic_step_size
 from ebm_ppl.numpyro.mass import MassLayout, mass_matrix_views
 from ebm_ppl.potential import Potential, potential_from_logdensity
@@ -225,8 +225,7 @@ class EBMKernel(_ModelKernel):
             raise RuntimeError(f"{type(self).__name__}.init must be called before sample")
         pot = self._potential
         if self._model is not None and pot.params is not None:
-            data, _ = split_data(tuple(model_args), dict(model_kwargs or {}))
-            pot = dataclasses.replace(pot, params=data)
+            pot = pot.with_model_args(*model_args, **(model_kwargs or {}))
         return pot
 
     def _logdensity_fn(self, pot: Potential) -> LogDensityFn:
@@ -384,7 +383,8 @@ class EBMKernel(_ModelKernel):
         else:
             inner, info = kernel.step(key_step, state.inner, logdensity_fn)
         dtype = state.accept_prob.dtype
-        accept_prob = jnp.asarray(info.acceptance_rate, dtype)
+        stats = to_stats(info)  # the one info -> stats map, as ebm_ppl.sample's
+        accept_prob = jnp.asarray(stats["acceptance_rate"], dtype)
         # the warm-up steers acceptance to its target_acceptance_rate (a static number);
         # a traced target enters as a shift of the statistic: every warm-up updates on
         # (target - acceptance) only, so this is exact.
@@ -398,12 +398,11 @@ class EBMKernel(_ModelKernel):
             i=state.i + 1,
             z=inner.position,
             potential_energy=_potential_energy(pot, inner),
-            energy=jnp.asarray(getattr(info, "energy", jnp.nan), dtype),
-            num_steps=jnp.asarray(getattr(info, "num_integration_steps", 1)).astype(
-                state.num_steps.dtype),
+            energy=jnp.asarray(stats.get("energy", jnp.nan), dtype),
+            num_steps=jnp.asarray(stats.get("n_steps", 1)).astype(state.num_steps.dtype),
             accept_prob=accept_prob,
             mean_accept_prob=mean_accept_prob,
-            diverging=jnp.asarray(info.is_divergent, bool),
+            diverging=jnp.asarray(stats["diverging"], bool),
             adapt_state=self._adapt_state(new_kernel, warmup, adapt.target_accept_prob,
                                           inner.position),
             inner=inner,

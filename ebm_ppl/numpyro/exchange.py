@@ -44,10 +44,10 @@ from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.util import constrain_fn
 
 from ebm_ppl import adaptation
-from ebm_ppl.adaptation import RobbinsMonroState
-from ebm_ppl._potential_parts import ModelFunction, join_data, model_fields, split_data
+from ebm_ppl._potential_parts import ModelFunction, join_data, split_data
 from ebm_ppl._types import Array, ArrayTree, PRNGKey
 from ebm_ppl._validation import check_int, check_positive, check_probability
+from ebm_ppl.adaptation import RobbinsMonroState
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.exchange import (
     Auxiliary,
@@ -58,8 +58,8 @@ from ebm_ppl.kernels.exchange import (
     inner_draws,
 )
 from ebm_ppl.kernels.mh import random_walk
+from ebm_ppl.model.distribution import energy_sites, intractable_sites
 from ebm_ppl.numpyro.base import _ModelKernel
-from ebm_ppl.numpyro.distribution import energy_sites, intractable_sites
 from ebm_ppl.potential import Potential, potential_from_logdensity
 
 __all__ = ["Exchange", "ExchangeMCMCState"]
@@ -191,7 +191,7 @@ class Exchange(_ModelKernel):
         self._scale = float(scale)
         self._warmup = (adaptation.robbins_monro(float(target_accept_prob)) if adapt_scale
                         else adaptation.none())
-        self._fields: dict | None = None  # set by init() from the model, as NumPyro's HMC
+        self._pot: Potential | None = None  # set by init() from the model, as NumPyro's HMC
         self._auxiliary: _ModelAuxiliary | None = None
         self._inner_kernels: dict[str, Kernel | None] = {}
         self._fallback_step_sizes: dict[str, Array] = {}
@@ -219,15 +219,16 @@ class Exchange(_ModelKernel):
 
     # ------------------------------------------------------------------ set-up
     def _potential(self, model_args: tuple, model_kwargs: dict) -> Potential:
-        if self._fields is None:
+        if self._pot is None:
             raise RuntimeError("Exchange.init must run before sampling")
-        fields = dict(self._fields)
-        if isinstance(fields["fn"], ModelFunction):
-            fields["params"] = split_data(model_args, model_kwargs)[0]
-        return Potential(kind="model", **fields)
+        if not isinstance(self._pot.fn, ModelFunction):  # closes over its data
+            return self._pot
+        return self._pot.with_model_args(*model_args, **model_kwargs)
 
     def _setup(self, rng_key: PRNGKey, model_args: tuple, model_kwargs: dict) -> None:
-        self._fields = model_fields(self._model, model_args, model_kwargs, rng_key)
+        # no normaliser check: the exchange moves supply the missing Z(theta)
+        self._pot = Potential._from_model_unchecked(self._model, model_args, model_kwargs,
+                                                    rng_key)
         found = intractable_sites(self._model, model_args, model_kwargs, rng_key=rng_key)
         latent = sorted(name for name, observed in found.items() if not observed)
         if latent:

@@ -11,14 +11,12 @@ r"""NumPyro's HMC conventions on BlackJAX transitions.
   :math:`\tau / L`) varies. A fixed number of steps can resonate with the target: on a
   Gaussian of scale :math:`\sigma`, dual averaging can settle at a step size for which
   :math:`L` steps make an exact half-turn, so every proposal lands on the reflection of
-  the current point and the chain barely explores (issue 17: sampled sd 0.059 instead
-  of 0.5). Tying :math:`L` to :math:`\tau/\epsilon` breaks it. Integrating with
-  :math:`\epsilon` itself instead of :math:`\tau/L` (as this module did before) lets
-  the trajectory length :math:`\epsilon L` drift into such a half-turn: on NumPyro's
-  dense-mass test (whitened Gaussian, :math:`\tau = 2`) dual averaging settled at
-  :math:`\epsilon \approx 1.5`, :math:`L = 2`, and the ESS of :math:`x^2` fell from
-  2700 to 450 of 5000 draws. A random number of steps independent of the state keeps
-  detailed balance, so the target is still exactly invariant.
+  the current point and the chain barely explores. Tying :math:`L` to
+  :math:`\tau/\epsilon` breaks it. Integrating with :math:`\epsilon` itself instead of
+  :math:`\tau/L` would let the trajectory length :math:`\epsilon L` drift into such a
+  half-turn (``CHANGELOG.md`` records the case that showed it). A random number of
+  steps independent of the state keeps detailed balance, so the target is still
+  exactly invariant.
 * :func:`forward_mode`: a log density whose gradient is computed in forward mode
   (``jax.jacfwd``), for models with ``lax.while_loop`` (NumPyro's
   ``forward_mode_differentiation``).

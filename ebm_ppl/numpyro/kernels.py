@@ -31,8 +31,8 @@ from ebm_ppl.kernels.from_blackjax import WARMUPS, from_blackjax, resolve_algori
 from ebm_ppl.numpyro.arguments import (
     check_target,
     is_traced,
-    reject_mass_arguments,
     numpyro_warmup,
+    reject_mass_arguments,
     tree_depth,
 )
 from ebm_ppl.numpyro.base import EBMAdaptState, EBMKernel, EBMKernelState

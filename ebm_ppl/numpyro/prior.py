@@ -34,8 +34,8 @@ from ebm_ppl._types import PRNGKey
 from ebm_ppl._validation import as_key, check_int
 from ebm_ppl.kernels import nuts
 from ebm_ppl.kernels.base import Kernel
-from ebm_ppl.numpyro.distribution import check_normalisers, energy_sites
-from ebm_ppl.numpyro.groups import dataset_of, model_dims, release_observations
+from ebm_ppl.model.distribution import check_normalisers, energy_sites
+from ebm_ppl.model.groups import dataset_of, model_dims, release_observations
 from ebm_ppl.potential import Potential
 from ebm_ppl.sampling import sample
 

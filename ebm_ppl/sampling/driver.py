@@ -33,6 +33,7 @@ from ebm_ppl._types import Array, ArrayTree, PRNGKey
 from ebm_ppl.adaptation import Warmup
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.chains import init_chains, step_chains
+from ebm_ppl.kernels.info import to_stats
 from ebm_ppl.potential import Potential
 from ebm_ppl.sampling.distributed import gather, local_mean
 
@@ -42,15 +43,6 @@ __all__ = ["DEFAULT_CHUNK_SIZE", "Phase", "PhaseResult", "init_chains_and_kernel
 #: Draws per compiled chunk (progress-bar granularity; fixed so that the number of
 #: draws never changes the compiled code).
 DEFAULT_CHUNK_SIZE = 100
-
-_STAT_NAMES = {
-    "acceptance_rate": "acceptance_rate",
-    "is_divergent": "diverging",
-    "energy": "energy",
-    "num_integration_steps": "n_steps",
-    "tree_depth": "tree_depth",
-    "inner_acceptance_rate": "inner_acceptance_rate",
-}
 
 
 def per_chain_kernels(kernel: Kernel, position: ArrayTree, num_chains: int) -> Kernel:
@@ -91,12 +83,6 @@ def _chain_keys(key: PRNGKey, step: Array, num_chains: int) -> PRNGKey:
     return jax.random.split(jax.random.fold_in(key, step), num_chains)
 
 
-def _summarise_info(infos: Any) -> dict[str, Array]:
-    """Keep the stats ArviZ knows from a kernel info (one step, all chains)."""
-    return {stat: getattr(infos, field) for field, stat in _STAT_NAMES.items()
-            if hasattr(infos, field)}
-
-
 def _merge_thin(acc: dict[str, Array], new: dict[str, Array], j: Array) -> dict[str, Array]:
     """Combine stats of thinned steps: mean acceptance, any divergence, last others."""
     out = {}
@@ -115,7 +101,7 @@ def _transitions(kernels, pot, states, key, base_step, thin, num_chains):
     def one(states, step):
         new_states, info = step_chains(kernels, pot.logdensity_fn, states,
                                        _chain_keys(key, step, num_chains), kernel_axis=0)
-        return new_states, _summarise_info(info)
+        return new_states, to_stats(info)
 
     if thin is None:
         return one(states, base_step)

@@ -73,8 +73,7 @@ MIN_DRAWS_RHAT = 100
 #: (benchmarks/profile_fixed_cost.py); 64 chains judge mixing just as well.
 MAX_RHAT_CHAINS = 64
 #: Values the R-hat check ranks at most (chains × draws × elements): fewer chains, down
-#: to :data:`MIN_RHAT_CHAINS`, for high-dimensional runs (50-D, 200 draws: 13 chains,
-#: 103 → ~20 ms per call).
+#: to :data:`MIN_RHAT_CHAINS`, for high-dimensional runs (50-D, 200 draws: 13 chains).
 MAX_RHAT_VALUES = 2**17
 #: Fewest chains the R-hat check uses when there are that many.
 MIN_RHAT_CHAINS = 8

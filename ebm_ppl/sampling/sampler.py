@@ -17,7 +17,7 @@ from ebm_ppl.adaptation import NoWarmup, Warmup
 from ebm_ppl.inference_data import position_names, run_attrs, to_inference_data
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.from_blackjax import check_kernel
-from ebm_ppl.numpyro.groups import add_model_groups
+from ebm_ppl.model.groups import add_model_groups
 from ebm_ppl.potential import Potential
 from ebm_ppl.sampling.checks import check_finite_start, check_position, warn_suspicious
 from ebm_ppl.sampling.distributed import gather, run_info, shard_chains

@@ -7,9 +7,9 @@ Two sources feed the one compiled training chunk (:func:`ebm_ppl.training.loop.r
   Each epoch is one permutation seeded by ``(shuffle_key, epoch)``; step ``t`` reads
   batch ``t mod (n // batch_size)`` of epoch ``t // (n // batch_size)`` (the last
   ``n mod batch_size`` examples of the permutation are left out that epoch). The batch is
-  therefore a function of ``(shuffle_key, t)`` only, whatever the chunking. (Drawn on
-  device, ``jax.random.permutation`` of 2048 indices cost ~0.9 ms on a CPU, more than a
-  DSM step of a small MLP; NumPy draws it in ~30 µs.)
+  therefore a function of ``(shuffle_key, t)`` only, whatever the chunking. (The
+  permutation is drawn by NumPy on the host, which is cheaper than on the device for
+  small models; ``benchmarks/`` measures it.)
 * :class:`StreamSource`: a chunk of batches taken from a Python iterable, stacked to
   ``(steps_per_chunk, batch_size, *event_shape)`` with a ``valid`` mask over the padding
   of the last chunk.

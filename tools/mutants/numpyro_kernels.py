@@ -97,7 +97,7 @@ MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------ distribution.py
     Mutant(
         name="numpyro_kernels.energy_potential_temperature",
-        path="ebm_ppl/numpyro/distribution.py",
+        path="ebm_ppl/model/distribution.py",
         old="self.energy_fn, self.params if self.has_params else None, self.temperature\n",
         new="self.energy_fn, self.params if self.has_params else None\n",
         why="EnergyDistribution.potential (exchange's auxiliary law) at T = 1",
@@ -105,7 +105,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="numpyro_kernels.energy_log_prob_temperature",
-        path="ebm_ppl/numpyro/distribution.py",
+        path="ebm_ppl/model/distribution.py",
         old="return logdensity_from_energy(energy, temperature)",
         new="return logdensity_from_energy(energy, 1.0)",
         why="EnergyDistribution.log_prob ignores the temperature",

@@ -37,7 +37,7 @@ from numpyro.primitives import Messenger
 from ebm_ppl._types import PRNGKey
 from ebm_ppl._validation import as_key
 from ebm_ppl.errors import SamplingWarning
-from ebm_ppl.numpyro.distribution import energy_sites
+from ebm_ppl.model.distribution import energy_sites
 from ebm_ppl.potential import Potential
 
 __all__ = [

@@ -3,12 +3,16 @@
 :func:`inner_steps_check` samples with ``K`` and ``2K`` inner steps and compares the
 posterior means within Monte-Carlo error, and reports the inner chains' acceptance at
 posterior draws (:func:`ebm_ppl.sample` keeps only the standard statistics).
+
+A diagnostic, hence here above :mod:`ebm_ppl.sampling` (it samples); formerly
+``ebm_ppl.kernels.exchange_check``, ``ebm_ppl.kernels.inner_steps_check`` still works.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,8 +21,9 @@ from scipy import stats
 from ebm_ppl._types import ArrayTree, PRNGKey
 from ebm_ppl._validation import as_key
 from ebm_ppl.kernels.base import Kernel
-from ebm_ppl.kernels.exchange import _FamilyDraw, with_inner_steps
+from ebm_ppl.kernels.exchange import inner_steps_of, with_inner_steps
 from ebm_ppl.potential import Potential
+from ebm_ppl.sampling import sample
 
 __all__ = ["INNER_CHECK_ALPHA", "InnerStepsCheck", "inner_steps_check"]
 
@@ -97,17 +102,8 @@ def inner_steps_check(
     -------
     InnerStepsCheck
     """
-    # imported here: ebm_ppl.sampling builds on ebm_ppl.kernels (import cycle otherwise)
-    import arviz as az
-
-    from ebm_ppl.sampling import sample
-
-    auxiliary = kernel.parameters.get("auxiliary")
-    if not isinstance(getattr(auxiliary, "draw_fn", None), _FamilyDraw) \
-            or auxiliary.draw_fn.exact_sampler is not None:
-        raise ValueError("kernel must be built by kernels.exchange with inner MCMC (no "
-                         f"exact_sampler), got {kernel!r}")
-    steps = auxiliary.draw_fn.inner_steps
+    steps = inner_steps_of(kernel)  # raises unless an exchange kernel with inner MCMC
+    auxiliary = kernel.parameters["auxiliary"]
     keys = jax.random.split(as_key(seed), 3)
     sample_kwargs.setdefault("progress", False)
     runs = tuple(sample(pot, k, init, seed=key, **sample_kwargs)
