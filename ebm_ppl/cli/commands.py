@@ -243,7 +243,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 pilot = run(num_samples=PILOT_DRAWS, progress=False)
             thin, tau = auto_thin(pilot)
             print(f"note: --thin auto: the pilot's autocorrelation time is {tau:.1f} steps, "
-                  f"thin {thin}" + (f" (the most --thin auto picks; the chains mix slowly, "
+                  f"thin {thin}" + (" (the most --thin auto picks; the chains mix slowly, "
                                     "set --thin yourself to go further)"
                                     if thin == MAX_AUTO_THIN else ""), file=sys.stderr)
         idata = run(num_samples=args.samples, thin=thin, progress=not args.quiet)

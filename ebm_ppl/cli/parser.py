@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from ebm_ppl._version import __version__
 from ebm_ppl._names import ACTIVATIONS, DATASETS
+from ebm_ppl._version import __version__
 
 __all__ = ["ANNEAL_CHAINS", "KERNELS", "MAX_AUTO_THIN", "OBJECTIVES", "PILOT_DRAWS",
            "SAMPLE_CHAINS", "SAMPLE_DEFAULTS", "SCHEDULES", "TRAIN_DEFAULTS", "thin_value",
