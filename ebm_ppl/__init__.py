@@ -61,7 +61,33 @@ _NAMES = {
     "fit": "ebm_ppl.training",
 }
 
-__all__ = sorted([*_NAMES, *_SUBPACKAGES, "__version__"])
+__all__ = [
+    "CheckpointError",
+    "FitDivergenceError",
+    "FitResult",
+    "ImproperTargetWarning",
+    "IntractableNormaliserError",
+    "Potential",
+    "SamplingWarning",
+    "StepSizeWarning",
+    "__version__",
+    "add_posterior_predictive",
+    "concat_draws",
+    "datasets",
+    "diagnostics",
+    "fit",
+    "kernels",
+    "load",
+    "nn",
+    "numpyro",
+    "objectives",
+    "report",
+    "sample",
+    "sample_prior",
+    "save",
+]
+if set(__all__) != {*_NAMES, *_SUBPACKAGES, "__version__"}:  # one list, checked at import
+    raise ImportError("ebm_ppl.__all__ and its lazy import tables disagree")
 
 
 def __getattr__(name: str) -> Any:
