@@ -281,6 +281,7 @@ def test_hmc_samples_with_the_adapted_mass_matrix(scaled_run):
     assert_z(est, tru, se, lab)
 
 
+@pytest.mark.slow  # 16000 warm-up steps; its mutant is also caught by the step-size reference
 def test_mala_reaches_its_target_acceptance_after_warmup():
     """``sample(pot, kernels.mala(h))`` on a 10-d standard Gaussian, 16 chains started
     at exact draws: the mean acceptance rate of the sampling phase equals 0.574 within

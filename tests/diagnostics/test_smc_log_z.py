@@ -108,7 +108,7 @@ def mode_weight_z(fractions: np.ndarray, num_particles: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ closed forms
-@pytest.mark.parametrize("d", [2, 5])
+@pytest.mark.parametrize("d", [2, pytest.param(5, marks=pytest.mark.slow)])
 def test_log_z_of_gaussians_matches_closed_form(d):
     pot, truth = gaussian_cached(d)
     res = diagnostics.smc_log_z(pot, seed=10 + d, **GAUSS)
@@ -218,6 +218,7 @@ def test_unadjusted_kernel_warns():
         smc._resolve_kernel(ula(0.1), 0.1)
 
 
+@pytest.mark.slow
 def test_max_stages_and_nan_energies_warn_and_vmap_equals_jit_of_one_run():
     key = jax.random.key(7)
     with pytest.warns(SamplingWarning) as record:

@@ -203,7 +203,9 @@ CACHE_KERNELS = {
 }
 
 
-@pytest.mark.parametrize("name", list(CACHE_KERNELS))
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in ("hmc", "random_walk") else name
+    for name in CACHE_KERNELS])  # mala and a state without a cache in the default run
 def test_cached_logdensity_and_gradient_follow_the_temperature(name):
     old_betas = jnp.asarray([1.0, 0.6, 0.3, 0.1])
     new_betas = jnp.asarray([1.0, 0.5, 0.25, 0.05])
@@ -267,6 +269,7 @@ def test_round_trips_on_a_constructed_sequence():
 
 
 # ------------------------------------------------------------------ interface
+@pytest.mark.slow
 def test_jit_equals_no_jit_and_the_cold_replica_is_the_position():
     pt = mixture_pt()
     state = pt.init(jnp.asarray([0.3, -0.2]), mixture_logdensity)
@@ -283,7 +286,8 @@ def test_jit_equals_no_jit_and_the_cold_replica_is_the_position():
     assert int(eager.step) == 3
 
 
-@pytest.mark.parametrize("base", ["mala", "hmc", "random_walk"])
+@pytest.mark.parametrize("base", ["mala", pytest.param("hmc", marks=pytest.mark.slow),
+                                  pytest.param("random_walk", marks=pytest.mark.slow)])
 def test_inside_sample(base):
     make = {"mala": lambda: kernels.mala(0.2), "hmc": lambda: kernels.hmc(0.2, 4),
             "random_walk": lambda: kernels.random_walk(0.5)}[base]
