@@ -510,7 +510,7 @@ def _replica_parameters(base: Kernel, values: Mapping[str, ArrayLike], num: int)
                 raise ValueError(f"replica_parameters[{name!r}] must be finite and > 0, "
                                  f"got {arr.tolist()}")
         if name == "scale" and "scale" not in base.parameters:
-            base = base.with_scale(value)
+            base = base.replace(proposal=base.parameters["proposal"].with_scale(value))
         else:
             base = base.replace(**{name: value})
     return base
@@ -591,7 +591,7 @@ def parallel_tempering(
         Named ``"parallel_tempering"``; its state is a :class:`ParallelTemperingState`
         whose ``position`` and ``logdensity`` are the cold replica's, its info a
         :class:`ParallelTemperingInfo`. :func:`ebm_ppl.sample` records the cold
-        replica; warm-up adaptation is not wired yet (``adaptation="none"``: the
+        replica; warm-up adaptation is not wired yet (``default_warmup`` is ``none()``: the
         hyper-parameters are used as given).
 
     Raises
@@ -671,8 +671,7 @@ def parallel_tempering(
         kernel_fn=_parallel_tempering_step,
         parameters={"kernel": base, "betas": ladder},
         static_parameters=(("swap", swap),),
-        default_warmup=adaptation.none(),
-        target_acceptance_rate=kernel.target_acceptance_rate,
+        default_warmup=adaptation.NoWarmup(kernel.target_acceptance_rate),
     )
 
 
@@ -691,7 +690,7 @@ def with_replica_step_sizes(kernel: Kernel, step_sizes: ArrayLike) -> Kernel:
     if "step_size" in base.parameters:
         base = base.replace(step_size=step_sizes)
     elif base.scale is not None:
-        base = base.with_scale(step_sizes)
+        base = base.replace(proposal=base.parameters["proposal"].with_scale(step_sizes))
     else:
         raise ValueError(f"the base kernel {base.name!r} has no step size or scale")
     return dataclasses.replace(kernel, parameters={**kernel.parameters, "kernel": base})
