@@ -24,7 +24,7 @@ def padding_mode(devices: Iterable[jax.Device] | None = None) -> str:
     back to the host at every step, which costs more than the padding steps it skips
     (measured in ``benchmarks/loop_breakdown.py`` and ``benchmarks/README.md``). Only a
     last, partial chunk then computes steps it throws away. Both modes give the same results, up to floating-point rounding where XLA
-    fuses the two loops differently (``tests/test_padding_modes.py``).
+    fuses the two loops differently (``tests/sampling/test_padding_modes.py``).
     """
     platforms = {d.platform for d in (jax.devices() if devices is None else devices)}
     return "cond" if platforms == {"cpu"} else "select"

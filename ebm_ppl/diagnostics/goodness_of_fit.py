@@ -138,7 +138,7 @@ def goodness_of_fit(
     -----
     The wild bootstrap of a degenerate U-statistic is asymptotically exact
     (Arcones & Giné 1992); at :math:`n \approx 100` its false-positive rate is close to
-    ``alpha`` (see ``tests/test_goodness_of_fit.py``). A small p-value says the data are
+    ``alpha`` (see ``tests/diagnostics/test_goodness_of_fit.py``). A small p-value says the data are
     unlikely under the model; a large one is not proof of fit (the power grows with
     :math:`n`). The temperature of ``pot`` is part of the model: :math:`T \ne 1`
     tests :math:`p^{1/T}`.

@@ -100,7 +100,7 @@ def annealed_langevin(
     steps per level, and the final law is the model smoothed at :math:`\sigma_L`, not
     the data law. On a Gaussian level of variance :math:`v` the ULA recursion of the
     variance is exactly :math:`V \leftarrow (1 - \alpha/v)^2 V + 2\alpha`
-    (``tests/test_annealed_langevin.py`` checks the draws against it).
+    (``tests/sampling/test_annealed_langevin.py`` checks the draws against it).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """AIS log Z of a Gaussian whose normaliser is known, in the default run.
 
-The slow tests of ``tests/test_diagnostics.py`` use 100 temperatures and 1000 chains;
+The slow tests of ``tests/diagnostics/test_diagnostics.py`` use 100 temperatures and 1000 chains;
 here a short path (20 temperatures, 300 chains) keeps each run cheap while the weights
 stay spread enough that the log-mean-exp, the temperature increments and the standard
 error all matter. Each of ``R`` independent runs is z-scored against its own reported

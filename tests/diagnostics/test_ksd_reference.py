@@ -1,6 +1,6 @@
 """The KSD test's statistic, bootstrap weights and p-value against references.
 
-``tests/test_diagnostics.py`` checks the KSD U/V-statistics against a direct NumPy Stein
+``tests/diagnostics/test_diagnostics.py`` checks the KSD U/V-statistics against a direct NumPy Stein
 kernel; here the *test* built on it (:func:`ebm_ppl.diagnostics.ksd_test`) is checked:
 its statistic is ``n`` times the U-statistic of a NumPy reference, the wild-bootstrap
 weights are centred (Rademacher) or have the autocorrelation ``(1 - 2a)^k`` of the
@@ -129,7 +129,7 @@ def test_p_value_floor_on_wrong_draws():
 def test_markov_p_values_on_exact_draws_are_not_small():
     """Exact draws as one chain, Markov bootstrap (a = 1/2): the p-values of 20
     independent sets are roughly uniform (Kolmogorov-Smirnov at level 1e-3); the
-    Rademacher case is ``tests/test_diagnostics.py``'s false-positive-rate test."""
+    Rademacher case is ``tests/diagnostics/test_diagnostics.py``'s false-positive-rate test."""
     keys = jax.random.split(jax.random.key(27), 20)
     p = [diagnostics.ksd_test(jax.random.normal(k, (1, N, 2)), std_score, seed=i,
                               num_bootstrap=M, flip_prob=0.5).p_value

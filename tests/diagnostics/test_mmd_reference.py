@@ -1,6 +1,6 @@
 """The MMD permutation test's statistics and relabellings against NumPy references.
 
-``tests/test_goodness_of_fit.py`` checks the reported (host, float64) MMD² against a
+``tests/diagnostics/test_goodness_of_fit.py`` checks the reported (host, float64) MMD² against a
 brute-force formula; the permutation p-value is computed from a second, compiled
 implementation (indicator masks times the kernel matrix). Here that implementation is
 checked: on any labelling it equals the brute-force unbiased MMD² of the relabelled

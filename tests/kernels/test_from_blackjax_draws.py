@@ -1,6 +1,6 @@
 """``from_blackjax`` adds nothing to a finite transition: on a finite target, the wrapped
 kernel makes the draws of the BlackJAX algorithm itself, key for key (the adapter only
-undoes non-finite moves, which ``tests/test_from_blackjax.py`` checks)."""
+undoes non-finite moves, which ``tests/kernels/test_from_blackjax.py`` checks)."""
 
 from __future__ import annotations
 

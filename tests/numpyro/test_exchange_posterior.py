@@ -1,6 +1,6 @@
 """The exchange algorithm targets the right posterior: fast default-run checks.
 
-Laws tested (closed forms; ``tests/test_exchange.py`` has the long slow runs)
+Laws tested (closed forms; ``tests/kernels/test_exchange.py`` has the long slow runs)
 -----------------------------------------------------------------------------
 * ``kernels.exchange`` with exact auxiliary draws is an exact MCMC kernel, so it leaves
   the posterior invariant. Family ``E_tau(x) = tau |x|^2 / 2`` on R^2 (``N(0, I / tau)``,

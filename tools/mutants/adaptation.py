@@ -5,7 +5,7 @@ from tools.mutants.base import Mutant
 __all__ = ["MUTANTS"]
 
 _ADAPT = "ebm_ppl/adaptation.py"
-_MATHS = "tests/test_adaptation_maths.py"
+_MATHS = "tests/adaptation/test_adaptation_maths.py"
 _SCHEDULE = f"{_MATHS}::test_window_stage_is_stans_schedule"
 _WINDOW = f"{_MATHS}::test_window_adaptation_equals_the_reference"
 _STEP = f"{_MATHS}::test_step_size_adaptation_equals_the_reference"
@@ -119,7 +119,7 @@ MUTANTS: list[Mutant] = [
         old="return WindowState(da_init(step_size), mm_init(flat.shape[0], imm),",
         new="return WindowState(da_init(step_size), mm_init(flat.shape[0]),",
         why="the user's inverse mass matrix replaced by the identity at the start",
-        tests=("tests/test_adaptation.py::test_given_inverse_mass_matrix_starts_window_adaptation",),
+        tests=("tests/adaptation/test_adaptation.py::test_given_inverse_mass_matrix_starts_window_adaptation",),
     ),
     Mutant(
         name="adaptation.window_matrix_not_applied",

@@ -13,15 +13,15 @@ _SUM = "ebm_ppl/diagnostics/summaries.py"
 _DRIFT = "ebm_ppl/diagnostics/drift.py"
 _HEALTH = "ebm_ppl/sampling/health.py"
 
-_T_KSD_DIRECT = "tests/test_diagnostics.py::test_ksd_matches_direct_numpy"
+_T_KSD_DIRECT = "tests/diagnostics/test_diagnostics.py::test_ksd_matches_direct_numpy"
 _T_KSD_REF = "tests/diagnostics/test_ksd_reference.py"
-_T_MMD_BRUTE = "tests/test_goodness_of_fit.py::test_mmd_statistic_matches_brute_force"
+_T_MMD_BRUTE = "tests/diagnostics/test_goodness_of_fit.py::test_mmd_statistic_matches_brute_force"
 _T_MMD_REF = "tests/diagnostics/test_mmd_reference.py"
 _T_AIS = "tests/diagnostics/test_ais_closed_form.py"
 _T_ULA = "tests/diagnostics/test_ula_bias_mcse.py"
 _T_SUM = "tests/diagnostics/test_summary_verdicts.py"
 _T_DRIFT = "tests/diagnostics/test_drift_calibration.py"
-_T_RHAT = "tests/test_sampling_fixed_cost.py::test_rank_rhat_equals_arviz"
+_T_RHAT = "tests/sampling/test_sampling_fixed_cost.py::test_rank_rhat_equals_arviz"
 
 MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------------ KSD (Stein kernel)

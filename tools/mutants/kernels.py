@@ -11,12 +11,12 @@ _FB = "ebm_ppl/kernels/from_blackjax.py"
 _CHAINS = "ebm_ppl/kernels/chains.py"
 _ANNEALED = "ebm_ppl/sampling/annealed.py"
 
-_T_ULA = ("tests/test_kernels.py::test_ula_gaussian_stationary_law",
-          "tests/test_kernels.py::test_ula_temperature_scales_covariance_not_mean")
+_T_ULA = ("tests/kernels/test_kernels.py::test_ula_gaussian_stationary_law",
+          "tests/kernels/test_kernels.py::test_ula_temperature_scales_covariance_not_mean")
 _T_MH = ("tests/kernels/test_mh.py",)
 _T_MALA = ("tests/kernels/test_mala.py",)
 _T_BARKER = ("tests/kernels/test_barker.py",)
-_T_ANNEALED = ("tests/test_annealed_langevin.py::test_variance_follows_the_ula_recursion",)
+_T_ANNEALED = ("tests/sampling/test_annealed_langevin.py::test_variance_follows_the_ula_recursion",)
 
 MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------------ ULA
@@ -235,7 +235,7 @@ MUTANTS: list[Mutant] = [
         old="step_keys = jax.random.split(step_keys, num_chains)",
         new="step_keys = jnp.broadcast_to(step_keys, (num_chains,))",
         why="every chain gets the step's key (chains from one start move together)",
-        tests=("tests/test_kernels.py::test_run_chains_matches_explicit_keys",),
+        tests=("tests/kernels/test_kernels.py::test_run_chains_matches_explicit_keys",),
     ),
     # ------------------------------------------------------------------ annealed Langevin
     Mutant(

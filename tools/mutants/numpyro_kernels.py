@@ -109,7 +109,7 @@ MUTANTS: list[Mutant] = [
         old="return logdensity_from_energy(energy, temperature)",
         new="return logdensity_from_energy(energy, 1.0)",
         why="EnergyDistribution.log_prob ignores the temperature",
-        tests=("tests/test_numpyro.py::test_energy_distribution_log_prob",),
+        tests=("tests/numpyro/test_numpyro.py::test_energy_distribution_log_prob",),
     ),
     # ------------------------------------------------------------ kernels.py / base.py
     Mutant(
@@ -151,7 +151,7 @@ MUTANTS: list[Mutant] = [
         old="jnp.ceil(trajectory_length / nominal)",
         new="jnp.floor(trajectory_length / nominal)",
         why="L = floor(tau/eps) instead of NumPyro's ceil (steps longer than eps)",
-        tests=("tests/test_numpyro_dropin.py::test_hmc_integrates_with_trajectory_length_over_num_steps",),
+        tests=("tests/numpyro/test_numpyro_dropin.py::test_hmc_integrates_with_trajectory_length_over_num_steps",),
     ),
     Mutant(
         name="numpyro_kernels.hmc_nominal_step",
@@ -159,7 +159,7 @@ MUTANTS: list[Mutant] = [
         old="epsilon = (trajectory_length / num_steps).astype(jnp.result_type(step_size))",
         new="epsilon = jnp.asarray(nominal).astype(jnp.result_type(step_size))",
         why="leapfrog with the nominal eps, not tau/L (trajectory length drifts, issue 17)",
-        tests=("tests/test_numpyro_dropin.py::test_hmc_integrates_with_trajectory_length_over_num_steps",),
+        tests=("tests/numpyro/test_numpyro_dropin.py::test_hmc_integrates_with_trajectory_length_over_num_steps",),
     ),
     Mutant(
         name="numpyro_kernels.hmc_jitter_one_sided",

@@ -129,7 +129,7 @@ MUTANTS: list[Mutant] = [
         old="out[name] = acc[name] | value",
         new="out[name] = acc[name] & value",
         why="divergences of the skipped steps combined with and instead of or",
-        tests=("tests/test_scale.py::test_thin_keeps_divergences_of_skipped_steps",),
+        tests=("tests/sampling/test_scale.py::test_thin_keeps_divergences_of_skipped_steps",),
     ),
     # ------------------------------------------------------------------ resume
     Mutant(
@@ -231,6 +231,6 @@ MUTANTS: list[Mutant] = [
         old="array.reshape(1, -1) if array.ndim == 1",
         new="array.reshape(-1, 1) if array.ndim == 1",
         why="a 1-D array stored as chains of one draw (ArviZ: one chain of draws)",
-        tests=("tests/test_sampling_fixed_cost.py::test_inference_data_is_what_from_dict_builds",),
+        tests=("tests/sampling/test_sampling_fixed_cost.py::test_inference_data_is_what_from_dict_builds",),
     ),
 ]

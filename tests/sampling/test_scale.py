@@ -54,7 +54,7 @@ SCRIPT = textwrap.dedent(
 
 def _run(devices: int) -> dict:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-    code = SCRIPT.format(tests=os.path.dirname(__file__))
+    code = SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__)))
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=600, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])

@@ -1,10 +1,10 @@
 """Multi-process ``sample`` on ``jax.distributed`` (issue #16).
 
 The slow test starts a 2-process job on localhost (2 simulated CPU devices each, gloo
-collectives) running ``tests/_distributed_worker.py``, and a single-process run of the
+collectives) running ``tests/sampling/_distributed_worker.py``, and a single-process run of the
 same worker on 4 simulated devices. Both processes must return the same InferenceData,
 bitwise, and it must equal the single-process run bitwise (same devices, same chain
-placement). ``tests/test_scale.py`` checks that 4 devices give the draws of one device
+placement). ``tests/sampling/test_scale.py`` checks that 4 devices give the draws of one device
 bitwise (except window adaptation, equal up to rounding), so the job also reproduces a
 plain one-device run.
 """

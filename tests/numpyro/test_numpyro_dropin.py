@@ -502,7 +502,7 @@ def test_mclmc_is_tuned_by_its_own_tuner():
 
 def test_regularize_mass_matrix_false_reaches_the_warmup():
     """``regularize_mass_matrix=False`` is carried by the warm-up the adapter builds from
-    NumPyro's arguments (the estimate rule itself: ``tests/test_adaptation.py``)."""
+    NumPyro's arguments (the estimate rule itself: ``tests/adaptation/test_adaptation.py``)."""
     assert BlackJAXKernel("nuts", two_sites)._warmup.regularize is True
     kernel = BlackJAXKernel("nuts", two_sites, regularize_mass_matrix=False)
     kernel.init(jax.random.key(0), 10)

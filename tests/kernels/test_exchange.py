@@ -35,7 +35,7 @@ import ebm_ppl
 from ebm_ppl import kernels
 from ebm_ppl.numpyro import EnergyDistribution, Exchange
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------- conjugate Gamma case
 A, B, D, N, TAU = 2.0, 1.0, 2, 50, 2.0

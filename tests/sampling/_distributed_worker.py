@@ -1,9 +1,9 @@
-"""One process of the multi-process ``sample`` test (``tests/test_distributed.py``).
+"""One process of the multi-process ``sample`` test (``tests/sampling/test_distributed.py``).
 
 Usage::
 
-    python tests/_distributed_worker.py OUT.npz                       # single process
-    python tests/_distributed_worker.py OUT.npz --port P --process-id I --num-processes N
+    python tests/sampling/_distributed_worker.py OUT.npz                       # single process
+    python tests/sampling/_distributed_worker.py OUT.npz --port P --process-id I --num-processes N
 
 With ``--num-processes N > 1`` it joins a ``jax.distributed`` job on ``127.0.0.1:P``
 (CPU collectives through gloo), then runs the same ``ebm_ppl.sample`` calls as the
