@@ -17,7 +17,8 @@ from ebm_ppl.inference_data import position_names
 from ebm_ppl.model.groups import unconstrained_posterior
 from ebm_ppl.potential import Potential
 
-__all__ = ["as_chains", "batched_scores", "is_inference_data", "posterior_array"]
+__all__ = ["as_chains", "batched_scores", "is_inference_data", "position_shape",
+           "posterior_array"]
 
 
 def _float_dtype() -> np.dtype:
@@ -147,3 +148,25 @@ def batched_scores(score_fn: Callable | Potential, x: np.ndarray) -> Array:
             f"shape, got {scores.shape[1:]}"
         )
     return scores
+
+
+def position_shape(pot: Potential, base: Any, shape: Any, caller: str) -> tuple[int, ...]:
+    """The shape of one position for the annealing estimators (AIS, SMC): ``shape`` when
+    given, else the potential's example (one array leaf), else the base distribution's
+    ``batch_shape + event_shape``; ``ValueError`` naming what to pass otherwise."""
+    if shape is not None:
+        dims = np.atleast_1d(np.asarray(shape))
+        if dims.ndim != 1 or not np.issubdtype(dims.dtype, np.integer) or np.any(dims < 1):
+            raise ValueError(f"shape must be a tuple of positive integers, got {shape!r}")
+        return tuple(int(s) for s in dims)
+    if pot.example is not None:
+        leaves = jax.tree.leaves(pot.example)
+        if len(leaves) != 1:
+            raise ValueError(f"{caller} supports array positions only (one leaf), got a pytree")
+        return tuple(leaves[0].shape)
+    if base is not None and tuple(base.batch_shape) + tuple(base.event_shape):
+        return tuple(base.batch_shape) + tuple(base.event_shape)
+    raise ValueError(
+        "cannot infer the position shape: pass shape=(d,), a base distribution of that "
+        "shape, or build the potential with example="
+    )

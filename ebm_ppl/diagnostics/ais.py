@@ -28,6 +28,7 @@ import numpyro.distributions as dist
 
 from ebm_ppl._types import Array, PRNGKey
 from ebm_ppl._validation import as_key, check_int
+from ebm_ppl.diagnostics._samples import position_shape
 from ebm_ppl.errors import SamplingWarning
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.blackjax import hmc
@@ -109,22 +110,6 @@ def annealing_schedule(num_temps: int, schedule: str = "sigmoid") -> np.ndarray:
         s = 1.0 / (1.0 + np.exp(-_SIGMOID_DELTA * (2.0 * k / num_temps - 1.0)))
         return (s - s[0]) / (s[-1] - s[0])
     raise ValueError(f"schedule must be one of {SCHEDULES} or an array, got {schedule!r}")
-
-
-def _resolve_shape(pot: Potential, base: Any, shape: tuple[int, ...] | None) -> tuple[int, ...]:
-    if shape is not None:
-        return tuple(int(s) for s in np.atleast_1d(shape))
-    if pot.example is not None:
-        leaves = jax.tree.leaves(pot.example)
-        if len(leaves) != 1:
-            raise ValueError("ais_log_z supports array positions only (one leaf), got a pytree")
-        return tuple(leaves[0].shape)
-    if base is not None and tuple(base.batch_shape) + tuple(base.event_shape):
-        return tuple(base.batch_shape) + tuple(base.event_shape)
-    raise ValueError(
-        "cannot infer the position shape: pass shape=(d,), a base distribution of that "
-        "shape, or build the potential with example="
-    )
 
 
 def _resolve_kernel(kernel: str | Kernel, step_size: float, num_integration_steps: int) -> Kernel:
@@ -243,7 +228,7 @@ def ais_log_z(
     num_bootstrap = check_int("num_bootstrap", num_bootstrap, 1)
     if stderr_method not in ("delta", "bootstrap"):
         raise ValueError(f"stderr_method must be 'delta' or 'bootstrap', got {stderr_method!r}")
-    shape = _resolve_shape(pot, base, shape)
+    shape = position_shape(pot, base, shape, "ais_log_z")
     base = dist.Normal(0.0, 1.0) if base is None else base
     dist_shape = tuple(base.batch_shape) + tuple(base.event_shape)
     if dist_shape == shape:

@@ -34,6 +34,7 @@ from blackjax.smc.ess import ess_solver, log_ess
 
 from ebm_ppl._types import Array, LogDensityFn, PRNGKey
 from ebm_ppl._validation import as_key, check_int, check_positive
+from ebm_ppl.diagnostics._samples import position_shape
 from ebm_ppl.errors import SamplingWarning
 from ebm_ppl.inference_data import run_attrs, to_inference_data
 from ebm_ppl.kernels.base import Kernel
@@ -301,25 +302,6 @@ def _run_many(pot: Potential, base: Any, kernel: Kernel, keys: PRNGKey, target_e
     return jax.vmap(one)(keys)
 
 
-def _resolve_shape(pot: Potential, base: Any, shape: Any) -> tuple[int, ...]:
-    if shape is not None:
-        dims = np.atleast_1d(np.asarray(shape))
-        if dims.ndim != 1 or not np.issubdtype(dims.dtype, np.integer) or np.any(dims < 1):
-            raise ValueError(f"shape must be a tuple of positive integers, got {shape!r}")
-        return tuple(int(s) for s in dims)
-    if pot.example is not None:
-        leaves = jax.tree.leaves(pot.example)
-        if len(leaves) != 1:
-            raise ValueError("smc_log_z supports array positions only (one leaf), got a pytree")
-        return tuple(leaves[0].shape)
-    if base is not None and tuple(base.batch_shape) + tuple(base.event_shape):
-        return tuple(base.batch_shape) + tuple(base.event_shape)
-    raise ValueError(
-        "cannot infer the position shape: pass shape=(d,), a base distribution of that "
-        "shape, or build the potential with example="
-    )
-
-
 def _resolve_kernel(kernel: str | Kernel, step_size: float) -> Kernel:
     if isinstance(kernel, Kernel):
         if not kernel.exact:
@@ -484,7 +466,7 @@ def smc_log_z(
     num_runs = check_int("num_runs", num_runs, 2)
     max_stages = check_int("max_stages", max_stages, 1)
     target_ess = _check_target_ess(target_ess)
-    shape = _resolve_shape(pot, base, shape)
+    shape = position_shape(pot, base, shape, "smc_log_z")
     base = dist.Normal(0.0, DEFAULT_BASE_SCALE) if base is None else base
     dist_shape = tuple(base.batch_shape) + tuple(base.event_shape)
     if dist_shape not in ((), shape):
