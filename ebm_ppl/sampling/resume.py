@@ -2,8 +2,9 @@
 writing it (:func:`sampler_state_dataset`) and reading it back (:func:`restore_state`).
 
 The ``sampler_state`` group is a netCDF-safe :class:`xarray.Dataset`: the leaves of the
-kernel states (``state_0``, ``state_1``, ...) and of the per-chain tuned kernels
-(``parameter_0``, ...), each with a leading ``chain`` dimension; the random key of the
+kernel states and of the per-chain tuned kernels, each named by its path in its pytree
+(``state.position``, ``state.logdensity``, ``state.position.a`` for a dict position,
+``parameter.parameters.step_size``...) and with a leading ``chain`` dimension; the random key of the
 sampling phase as its raw key data (``key_data``, ``uint32``, from
 :func:`jax.random.key_data`, repeated along ``chain`` so that ``arviz.concat(...,
 dim="chain")`` works; the key implementation is the ``key_impl`` attribute);
@@ -14,7 +15,7 @@ stored leaves.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +30,36 @@ from ebm_ppl.sampling.driver import per_chain_kernels
 if TYPE_CHECKING:
     import arviz as az
 
-__all__ = ["sampler_state_dataset", "restore_state", "SAMPLER_STATE"]
+__all__ = ["RestoredState", "leaf_names", "sampler_state_dataset", "restore_state",
+           "SAMPLER_STATE"]
 
 #: Name of the InferenceData group holding the final sampler state.
 SAMPLER_STATE = "sampler_state"
+
+
+def _key_name(key: Any) -> str:
+    for attr in ("name", "key", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def leaf_names(prefix: str, tree: Any) -> list[str]:
+    """``prefix.path.to.leaf`` for every leaf of ``tree``, in flattening order (netCDF-safe
+    variable names: attribute, dict-key and index parts joined by dots)."""
+    paths, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return [".".join([prefix, *(_key_name(k) for k in path)]) for path, _ in paths]
+
+
+class RestoredState(NamedTuple):
+    """What :func:`restore_state` returns: the chains' kernel states and per-chain tuned
+    kernels, the sampling phase's key, the next global step and the number of chains."""
+
+    states: Any
+    kernels: Kernel
+    key: PRNGKey
+    next_step: int
+    num_chains: int
 
 
 def sampler_state_dataset(
@@ -41,9 +68,8 @@ def sampler_state_dataset(
     """Final sampler state as an xarray Dataset (netCDF-safe) for ``resume``."""
     variables = {}
     for prefix, tree in (("state", states), ("parameter", kernels)):
-        for i, leaf in enumerate(jax.tree.leaves(tree)):
+        for name, leaf in zip(leaf_names(prefix, tree), jax.tree.leaves(tree)):
             arr = np.asarray(leaf)
-            name = f"{prefix}_{i}"
             dims = ("chain", *[f"{name}_dim_{j}" for j in range(arr.ndim - 1)])
             variables[name] = (dims, arr)
     num_chains = jax.tree.leaves(states)[0].shape[0]
@@ -59,28 +85,32 @@ def sampler_state_dataset(
     return xr.Dataset(variables, attrs=attrs)
 
 
-def _leaves(ds: xr.Dataset, prefix: str) -> list[Array]:
-    count = sum(name.startswith(f"{prefix}_") for name in ds.data_vars)
-    return [jnp.asarray(ds[f"{prefix}_{i}"].values) for i in range(count)]
+def _named_leaves(ds: xr.Dataset, names: list[str]) -> list[Array]:
+    missing = [name for name in names if name not in ds.data_vars]
+    if missing:
+        raise ValueError(f"resume's sampler state does not match this potential and kernel "
+                         f"(no {missing[0]!r}; it was sampled from another target or by an "
+                         "older ebm_ppl: sample again)")
+    return [jnp.asarray(ds[name].values) for name in names]
 
 
-def _first_position(state_leaves: list[Array], pot: Potential) -> ArrayTree:
-    """One chain's position: the first leaves of the stored state have its structure."""
+def _first_position(ds: xr.Dataset, pot: Potential) -> ArrayTree:
+    """One chain's position, from the stored ``state.position...`` leaves."""
     if pot.example is not None:
-        n = len(jax.tree.leaves(pot.example))
-        treedef = jax.tree.structure(pot.example)
-        return jax.tree.unflatten(treedef, [leaf[0] for leaf in state_leaves[:n]])
-    return state_leaves[0][0]
+        names = leaf_names("state.position", pot.example)
+        leaves = _named_leaves(ds, names)
+        return jax.tree.unflatten(jax.tree.structure(pot.example), [x[0] for x in leaves])
+    return _named_leaves(ds, ["state.position"])[0][0]
 
 
 def restore_state(
     idata: az.InferenceData, pot: Potential, kernel: Kernel
-) -> tuple[Any, Kernel, PRNGKey, int, int]:
+) -> RestoredState:
     """Inverse of :func:`sampler_state_dataset`, checked against ``pot`` and ``kernel``.
 
     Returns
     -------
-    (states, kernels, key, next_step, num_chains)
+    RestoredState
 
     Raises
     ------
@@ -101,25 +131,20 @@ def restore_state(
     if "key_data" not in ds.data_vars:
         raise ValueError("resume's sampler state has no 'key_data' (written by an older "
                          "ebm_ppl); sample again instead of resuming")
-    state_leaves, param_leaves = _leaves(ds, "state"), _leaves(ds, "parameter")
+    # rebuild the pytree structures from the kernel on the stored position's shape, and
+    # read every leaf by its path name
+    first = _first_position(ds, pot)
+    state_struct = jax.eval_shape(lambda: kernel.init(first, pot.logdensity_fn))
+    state_leaves = _named_leaves(ds, leaf_names("state", state_struct))
+    states = jax.tree.unflatten(jax.tree.structure(state_struct), state_leaves)
     num_chains = state_leaves[0].shape[0]
-    # rebuild the pytree structures from the kernel on the stored position's shape
-    state_def = jax.tree.structure(
-        jax.eval_shape(lambda: kernel.init(_first_position(state_leaves, pot),
-                                           pot.logdensity_fn))
-    )
-    if state_def.num_leaves != len(state_leaves):
-        raise ValueError("resume's sampler state does not match this potential and kernel")
-    states = jax.tree.unflatten(state_def, state_leaves)
-    one = jax.tree.map(lambda x: x[0], states.position)
-    kernel_def = jax.tree.structure(per_chain_kernels(kernel, one, num_chains))
-    if kernel_def.num_leaves != len(param_leaves):
-        raise ValueError("resume's sampler state does not match this potential and kernel")
-    kernels = jax.tree.unflatten(kernel_def, param_leaves)
+    kernel_struct = per_chain_kernels(kernel, first, num_chains)
+    param_leaves = _named_leaves(ds, leaf_names("parameter", kernel_struct))
+    kernels = jax.tree.unflatten(jax.tree.structure(kernel_struct), param_leaves)
     key_data = np.asarray(ds["key_data"].values, np.uint32)
     if not np.all(key_data == key_data[:1]):
         raise ValueError("resume holds chains joined from separate runs (their random keys "
                          "differ); resume each run on its own and join the results")
     key = jax.random.wrap_key_data(jnp.asarray(key_data[0]),
                                    impl=ds.attrs.get("key_impl", "threefry2x32"))
-    return states, kernels, key, int(ds.attrs["next_step"]), num_chains
+    return RestoredState(states, kernels, key, int(ds.attrs["next_step"]), num_chains)

@@ -163,7 +163,9 @@ def sample(
     jitter = check_nonnegative("jitter", jitter)
     key_init, key_warmup, key_sample = _split_seed(as_key(seed))
     if resume is not None:
-        states, kernels, key_sample, first_step, num_chains = restore_state(resume, pot, kernel)
+        restored = restore_state(resume, pot, kernel)
+        states, kernels, key_sample = restored.states, restored.kernels, restored.key
+        first_step, num_chains = restored.next_step, restored.num_chains
         num_warmup, active, tune_once, warmup_states = 0, None, False, None
         one = _first(states.position)
     else:

@@ -137,6 +137,30 @@ def test_resume_after_a_partial_chunk_continues_the_reference(padding, monkeypat
     # the stored state is the last draw's, not one past it: a padding draw that advanced
     # the state (steps 50-51 move a chain) would show here
     assert not np.allclose(x[:, 49], x[:, 51], **TOL)
-    np.testing.assert_allclose(first.sampler_state["state_0"].values, x[:, 49], **TOL)
+    np.testing.assert_allclose(first.sampler_state["state.position"].values, x[:, 49], **TOL)
     np.testing.assert_allclose(first.posterior["x"].values, x[:, 1:50:2], **TOL)
     np.testing.assert_allclose(rest.posterior["x"].values, x[:, 51::2], **TOL)
+
+
+def test_sampler_state_names_leaves_by_their_path():
+    """The stored state is read back by name (not by leaf index): the position of a
+    pytree target is ``state.position.<key>``, tuned parameters ``parameter.parameters.*``."""
+    from ebm_ppl.sampling.resume import RestoredState, restore_state
+
+    pot = ebm_ppl.Potential.from_energy(
+        lambda p: 0.5 * (jnp.sum(p["a"] ** 2) + p["b"] ** 2),
+        example={"a": jnp.zeros(2), "b": jnp.zeros(())})
+    kernel = ebm_ppl.kernels.mala(0.3)
+    idata = ebm_ppl.sample(pot, kernel, {"a": jnp.zeros(2), "b": jnp.zeros(())}, num_samples=5,
+                           num_warmup=10, num_chains=2, progress=False)
+    names = set(idata.sampler_state.data_vars)
+    assert {"state.position.a", "state.position.b", "state.logdensity",
+            "parameter.parameters.step_size", "key_data"} <= names
+    restored = restore_state(idata, pot, kernel)
+    assert isinstance(restored, RestoredState) and restored.num_chains == 2
+    np.testing.assert_array_equal(restored.states.position["b"],
+                                  idata.posterior["b"].values[:, -1])
+    broken = idata.copy()
+    broken.sampler_state = idata.sampler_state.drop_vars("state.logdensity")
+    with pytest.raises(ValueError, match="no 'state.logdensity'"):
+        restore_state(broken, pot, kernel)

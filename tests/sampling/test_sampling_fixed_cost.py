@@ -80,7 +80,7 @@ def test_ula_and_resumed_run_equal_the_reference_scan():
         assert np.all(st["acceptance_rate"].values == 1) and not st["diverging"].values.any()
         assert np.all(st["step_size"].values == np.float32(0.1))
         state = run.sampler_state
-        np.testing.assert_array_equal(state["state_0"].values, draws[:, -1])
+        np.testing.assert_array_equal(state["state.position"].values, draws[:, -1])
         np.testing.assert_array_equal(state["key_data"].values[0], jax.random.key_data(key))
     assert [r.sampler_state.attrs["next_step"] for r in (first, rest)] == [250, 280]
     # the comparison can fail: another seed gives other draws
@@ -167,9 +167,9 @@ def test_model_run_groups_equal_independent_references():
                    progress=False)
     a, s = idata.posterior["a"].values, idata.posterior["s"].values
     assert np.all(s > 0)
-    state = idata.sampler_state  # position leaves first, sites sorted: a, then log s
-    np.testing.assert_allclose(state["state_0"].values, a[:, -1], rtol=1e-6)
-    np.testing.assert_allclose(np.exp(state["state_1"].values), s[:, -1], rtol=1e-5)
+    state = idata.sampler_state  # leaves named by path; s is stored unconstrained (log s)
+    np.testing.assert_allclose(state["state.position.a"].values, a[:, -1], rtol=1e-6)
+    np.testing.assert_allclose(np.exp(state["state.position.s"].values), s[:, -1], rtol=1e-5)
     expected = norm.logpdf(y, a[..., None] * x, s[..., None])
     np.testing.assert_allclose(idata.log_likelihood["y"].values, expected, rtol=1e-4,
                                atol=1e-4)
