@@ -5,7 +5,8 @@ Every kernel's ``step`` returns ``(state, info)`` where ``info`` satisfies
 least ``acceptance_rate`` (in [0, 1]; 1 for kernels without an accept step) and
 ``is_divergent``. Kernels that integrate a trajectory add ``energy`` and
 ``num_integration_steps``, NUTS adds ``tree_depth``, exchange kernels
-``inner_acceptance_rate``. The info types are fixed NamedTuples (never built at run time).
+``inner_acceptance_rate``, parallel tempering ``swap_acceptance``, ``replica_acceptance``
+and ``round_trips``. The info types are fixed NamedTuples (never built at run time).
 
 :func:`to_stats` is the one place where an info becomes ArviZ's ``sample_stats`` names
 (``acceptance_rate``, ``diverging``, ``energy``, ``n_steps``, ``tree_depth``): used by
@@ -31,6 +32,11 @@ STAT_NAMES = {
     "num_integration_steps": "n_steps",
     "tree_depth": "tree_depth",
     "inner_acceptance_rate": "inner_acceptance_rate",
+    # parallel tempering (kernels.tempering): per neighbour pair (NaN where no swap was
+    # proposed that step), per replica, and the cumulative count of round trips
+    "swap_acceptance": "swap_acceptance",
+    "replica_acceptance": "replica_acceptance",
+    "round_trips": "round_trips",
 }
 
 

@@ -234,8 +234,10 @@ def _rhat_problem(variables: list[tuple[str, np.ndarray]]) -> str | None:
     return (
         f"R-hat is {worst_value:.3g} (> {MAX_RHAT}) for {worst_name!r}: the chains disagree "
         f"(chain {outlier} most, mean {means[outlier]:.3g} against the median "
-        f"{np.median(means):.3g}); run a longer warm-up and more draws, start the chains "
-        "elsewhere, or use a better-mixing kernel (the target may be multimodal)"
+        f"{np.median(means):.3g}); the target may be multimodal, each chain keeping the "
+        "mass of the mode it started in: sample it with "
+        "ebm_ppl.kernels.parallel_tempering(kernel, max_temperature=...), or run a longer "
+        "warm-up and more draws from other starts"
     )
 
 

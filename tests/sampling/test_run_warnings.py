@@ -68,7 +68,8 @@ def test_rhat_above_limit_names_the_odd_chain():
         return -jax.scipy.special.logsumexp(-0.5 * ((x[0] - jnp.array([-6.0, 6.0])) / 0.5) ** 2)
 
     init = jnp.array([[-6.0], [-6.0], [6.0]])
-    with pytest.warns(SamplingWarning, match=r"R-hat is .* for 'x'.*\(chain 2 most"):
+    with pytest.warns(SamplingWarning, match=r"R-hat is .* for 'x'.*\(chain 2 most.*multimodal"
+                      r".*parallel_tempering\(kernel"):
         ebm_ppl.sample(ebm_ppl.Potential.from_energy(energy), kernels.mala(0.3), init,
                        num_samples=100, num_warmup=50, num_chains=3, progress=False)
 
