@@ -21,6 +21,7 @@ import numpy as np
 from ebm_ppl import adaptation
 from ebm_ppl._types import Array, ArrayLike, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_int
+from ebm_ppl.adaptation import adapt_ladder, swap_rejection_rates
 from ebm_ppl.kernels.base import Kernel
 from ebm_ppl.kernels.from_blackjax import check_kernel
 
@@ -186,90 +187,6 @@ def tempered_ladder(num_temperatures: int, max_temperature: float) -> Array:
     max_temperature = _check_max_temperature(max_temperature)
     exponents = np.arange(num_temperatures) / (num_temperatures - 1)
     return jnp.asarray(max_temperature ** -exponents, dtype=_float_dtype())
-
-
-def adapt_ladder(betas: ArrayLike, swap_rejection_rates: ArrayLike) -> Array:
-    r"""Syed et al.'s ladder update: new inverse temperatures equally spaced in the
-    estimated communication barrier.
-
-    The rejection rate of the swap between :math:`\beta_{i+1} < \beta_i` estimates the
-    increment of the communication barrier :math:`\Lambda` over that interval, so
-
-    .. math::
-
-        \hat\Lambda(\beta_{K-1}) = 0, \qquad
-        \hat\Lambda(\beta_i) = \sum_{j = i}^{K - 2} r_j,
-
-    extended to :math:`[\beta_{K-1}, 1]` by piecewise-linear interpolation in
-    :math:`\beta`. The new ladder has the same end points and
-    :math:`\hat\Lambda(\beta'_k) = \hat\Lambda(1)\, (K - 1 - k) / (K - 1)`, so that every
-    pair faces the same share :math:`\hat\Lambda(1) / (K - 1)` of the barrier: the
-    rejection rates are equalised, which maximises the round-trip rate of
-    non-reversible parallel tempering. Iterating it (with fresh rejection rates each
-    time) converges to the ladder of equal rejection rates.
-
-    Parameters
-    ----------
-    betas
-        ``(K,)`` current inverse temperatures, strictly decreasing, first 1.
-    swap_rejection_rates
-        ``(K - 1,)`` mean rejection probability :math:`r_i = 1 - \bar\alpha_i` of the
-        swaps of pair ``(i, i + 1)`` (:func:`swap_rejection_rates` computes it from the
-        ``swap_acceptance`` of the infos), each in [0, 1].
-
-    Returns
-    -------
-    jax.Array
-        ``(K,)`` new inverse temperatures; ``betas`` unchanged when every rate is 0 (no
-        barrier to spread).
-
-    Raises
-    ------
-    ValueError
-        If ``betas`` is not a valid ladder or the rates are not ``K - 1`` numbers in
-        [0, 1] (checked for concrete arrays only: the function also runs under ``jit``).
-
-    References
-    ----------
-    Syed, Bouchard-Côté, Deligiannidis & Doucet (2022), *Non-reversible parallel
-    tempering: a scalable highly parallel MCMC scheme*, JRSSB 84(2), Section 5.3,
-    https://arxiv.org/abs/1905.02939
-
-    Examples
-    --------
-    >>> import jax.numpy as jnp
-    >>> new = adapt_ladder(jnp.array([1.0, 0.5, 0.1]), jnp.array([0.4, 0.1]))
-    >>> [round(b, 4) for b in new.tolist()]  # the hard pair (1, 0.5) narrowed
-    [1.0, 0.6875, 0.1]
-    """
-    betas = _check_betas(betas)
-    betas = jnp.asarray(betas, dtype=_float_dtype())
-    rates = swap_rejection_rates
-    if _is_concrete(rates):
-        arr = np.asarray(rates, dtype=float)
-        if arr.shape != (betas.shape[0] - 1,):
-            raise ValueError(f"swap_rejection_rates must have shape ({betas.shape[0] - 1},) "
-                             f"(one per neighbouring pair), got {arr.shape}")
-        if not np.all((arr >= 0) & (arr <= 1)):
-            raise ValueError(f"swap_rejection_rates must lie in [0, 1], got {arr.tolist()}")
-    rates = jnp.asarray(rates, dtype=betas.dtype)
-    num = betas.shape[0]
-    # barrier at the ladder points in increasing beta order: 0 at the hottest
-    barrier = jnp.concatenate([jnp.zeros(1, betas.dtype), jnp.cumsum(rates[::-1])])
-    total = barrier[-1]
-    targets = total * jnp.linspace(0.0, 1.0, num, dtype=betas.dtype)
-    new = jnp.interp(targets, barrier, betas[::-1])[::-1]
-    new = new.at[0].set(betas[0]).at[-1].set(betas[-1])
-    return jnp.where(total > 0, new, betas)
-
-
-def swap_rejection_rates(swap_acceptance: ArrayLike) -> Array:
-    """Mean swap rejection probability per pair, ``1 - nanmean(swap_acceptance)`` over
-    every axis but the last (steps, chains): the input of :func:`adapt_ladder`. The NaN
-    of pairs not proposed at a step are skipped; a pair never proposed gets NaN."""
-    acceptance = jnp.asarray(swap_acceptance)
-    axes = tuple(range(acceptance.ndim - 1))
-    return 1.0 - jnp.nanmean(acceptance, axis=axes)
 
 
 def _tempered(logdensity_fn: LogDensityFn, beta: Array) -> LogDensityFn:
@@ -591,8 +508,10 @@ def parallel_tempering(
         Named ``"parallel_tempering"``; its state is a :class:`ParallelTemperingState`
         whose ``position`` and ``logdensity`` are the cold replica's, its info a
         :class:`ParallelTemperingInfo`. :func:`ebm_ppl.sample` records the cold
-        replica; warm-up adaptation is not wired yet (``default_warmup`` is ``none()``: the
-        hyper-parameters are used as given).
+        replica and the swap statistics (``swap_acceptance``, ``replica_acceptance``,
+        ``round_trips``). Its ``default_warmup`` is :func:`ebm_ppl.adaptation.tempering`
+        (per-replica step sizes and the ladder) when the base kernel has a step size,
+        otherwise none.
 
     Raises
     ------
@@ -671,7 +590,9 @@ def parallel_tempering(
         kernel_fn=_parallel_tempering_step,
         parameters={"kernel": base, "betas": ladder},
         static_parameters=(("swap", swap),),
-        default_warmup=adaptation.NoWarmup(kernel.target_acceptance_rate),
+        default_warmup=(adaptation.tempering(kernel.target_acceptance_rate)
+                        if "step_size" in base.parameters
+                        else adaptation.NoWarmup(kernel.target_acceptance_rate)),
     )
 
 
