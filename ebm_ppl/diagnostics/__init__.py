@@ -7,6 +7,8 @@
 * :func:`smc_log_z`: adaptive tempered SMC estimate of :math:`\\log Z`, and draws;
 * :func:`goodness_of_fit`: KSD test of held-out data under the model (no sampling);
 * :func:`mmd_test`: two-sample MMD test, model draws against data (permutation p-value);
+* :func:`mode_weights`: per-mode weights and whether the chains agree on them (what KSD
+  cannot see in a multimodal run);
 * :func:`drift_check`: improper-target / drift detection (:class:`ImproperTargetWarning`);
 * :func:`summary`: ArviZ summary + per-chain table + pass/warn/fail verdict;
 * :func:`inner_steps_check`: whether an exchange kernel's ``inner_steps`` is enough.
@@ -20,6 +22,7 @@ from ebm_ppl.diagnostics.exchange_check import InnerStepsCheck, inner_steps_chec
 from ebm_ppl.diagnostics.goodness_of_fit import GoodnessOfFitResult, goodness_of_fit
 from ebm_ppl.diagnostics.ksd import KSDResult, ksd, median_bandwidth, stein_kernel_matrix
 from ebm_ppl.diagnostics.mmd import MMDTestResult, mmd_test
+from ebm_ppl.diagnostics.modes import ModeWeightsResult, mode_weights
 from ebm_ppl.diagnostics.smc import SMCResult, SMCRun, smc_log_z, tempered_smc
 from ebm_ppl.diagnostics.stein_test import KSDTestResult, ksd_test
 from ebm_ppl.diagnostics.summaries import DiagnosticSummary, dataframe_to_markdown, summary
@@ -34,6 +37,7 @@ __all__ = [
     "KSDResult",
     "KSDTestResult",
     "MMDTestResult",
+    "ModeWeightsResult",
     "SMCResult",
     "SMCRun",
     "ULABiasResult",
@@ -47,6 +51,7 @@ __all__ = [
     "ksd_test",
     "median_bandwidth",
     "mmd_test",
+    "mode_weights",
     "moment_errors",
     "smc_log_z",
     "stein_kernel_matrix",

@@ -377,4 +377,20 @@ MUTANTS: list[Mutant] = [
         why="particles resampled uniformly: the weights only enter log Z, not the draws",
         tests=("tests/diagnostics/test_smc_log_z.py",),
     ),
+    Mutant(
+        name="diagnostics.modes_rhat_comparison_inverted",
+        path="ebm_ppl/diagnostics/modes.py",
+        old='status = "fail" if np.any(r_hat > max_rhat) else "pass"',
+        new='status = "fail" if np.any(r_hat < max_rhat) else "pass"',
+        why="mode-weight verdict fails agreeing chains and passes stuck ones",
+        tests=("tests/diagnostics/test_mode_weights.py",),
+    ),
+    Mutant(
+        name="diagnostics.modes_mcse_without_ess",
+        path="ebm_ppl/diagnostics/modes.py",
+        old="mcse = np.sqrt(weights * (1 - weights)) / np.sqrt(ess)",
+        new="mcse = np.sqrt(weights * (1 - weights)) / np.sqrt(num_chains * num_draws)",
+        why="weight MCSE as if draws were independent (no ESS)",
+        tests=("tests/diagnostics/test_mode_weights.py",),
+    ),
 ]
