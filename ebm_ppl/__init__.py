@@ -9,37 +9,19 @@ The package root imports its parts on first use (PEP 562 ``__getattr__``), so
 matplotlib until a name that needs them is touched: ``ebm_ppl.sample`` imports the
 sampling stack, ``ebm_ppl.report`` the reporting stack. Every public name below behaves
 as if imported eagerly (``from ebm_ppl import sample``, ``ebm_ppl.kernels.mala``,
-``dir(ebm_ppl)``).
+``dir(ebm_ppl)``). Type checkers read the eager imports from ``__init__.pyi``.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ebm_ppl._version import __version__
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ebm_ppl import datasets, diagnostics, kernels, nn, numpyro, objectives
-    from ebm_ppl.errors import (
-        CheckpointError,
-        FitDivergenceError,
-        ImproperTargetWarning,
-        IntractableNormaliserError,
-        SamplingWarning,
-        StepSizeWarning,
-    )
-    from ebm_ppl.inference_data import concat_draws
-    from ebm_ppl.model.groups import add_posterior_predictive
-    from ebm_ppl.model_io import load, save
-    from ebm_ppl.numpyro.prior import sample_prior
-    from ebm_ppl.potential import Potential
-    from ebm_ppl.reporting import report
-    from ebm_ppl.sampling import sample
-    from ebm_ppl.training import FitResult, fit
-
 #: Public subpackages, imported on first attribute access.
-_SUBPACKAGES = ("datasets", "diagnostics", "kernels", "nn", "numpyro", "objectives")
+_SUBPACKAGES = ("adaptation", "datasets", "diagnostics", "kernels", "model", "nn", "numpyro",
+                "objectives")
 
 #: Public name -> module that defines it.
 _NAMES = {
@@ -71,6 +53,7 @@ __all__ = [
     "SamplingWarning",
     "StepSizeWarning",
     "__version__",
+    "adaptation",
     "add_posterior_predictive",
     "concat_draws",
     "datasets",
@@ -78,6 +61,7 @@ __all__ = [
     "fit",
     "kernels",
     "load",
+    "model",
     "nn",
     "numpyro",
     "objectives",

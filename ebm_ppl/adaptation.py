@@ -66,7 +66,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import blackjax
 import jax
@@ -80,8 +80,9 @@ from jax.flatten_util import ravel_pytree
 from ebm_ppl._types import Array, ArrayLike, ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_probability
 
-if TYPE_CHECKING:  # the kernels import this module (their default warm-ups), not the reverse
-    from ebm_ppl.kernels.base import Kernel
+#: The kernel type (:class:`ebm_ppl.kernels.Kernel`), duck-typed here: the kernels import
+#: this module for their default warm-ups, so it must not import them.
+Kernel = Any
 
 __all__ = [
     "WARMUPS",
