@@ -38,7 +38,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys, json
     import jax, jax.numpy as jnp, numpy as np, ebm_ppl
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = {paths!r}
     from test_scale import _kernels, energy
     pot = ebm_ppl.Potential.from_energy(energy)
     out = {{"devices": jax.device_count()}}
@@ -54,7 +54,8 @@ SCRIPT = textwrap.dedent(
 
 def _run(devices: int) -> dict:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-    code = SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__)))
+    here = os.path.dirname(__file__)  # test_scale itself, and conftest one folder up
+    code = SCRIPT.format(paths=[here, os.path.dirname(here)])
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=600, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
