@@ -4,7 +4,6 @@ from tools.mutants.base import Mutant
 
 __all__ = ["MUTANTS"]
 
-_ADAPT = "ebm_ppl/adaptation.py"
 _MATHS = "tests/adaptation/test_adaptation_maths.py"
 _SCHEDULE = f"{_MATHS}::test_window_stage_is_stans_schedule"
 _WINDOW = f"{_MATHS}::test_window_adaptation_equals_the_reference"
@@ -18,7 +17,7 @@ MUTANTS: list[Mutant] = [
     # ---------------------------------------------------------------- Stan's schedule
     Mutant(
         name="adaptation.window_grow_rule",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/schedule.py",
         old="grow = 3 * size <= final_start - start",
         new="grow = 2 * size <= final_start - start",
         why="a window doubles when only it (not its successor) fits before the final buffer",
@@ -26,7 +25,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.window_end_off_by_one",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/schedule.py",
         old="hit = hit | (active & (step == end - 1))",
         new="hit = hit | (active & (step == end))",
         why="window end flagged one step late (end is exclusive)",
@@ -34,7 +33,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.squeezed_initial_buffer",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/schedule.py",
         old="initial = jnp.where(squeeze, (15 * n) // 100, _INITIAL_BUFFER)",
         new="initial = jnp.where(squeeze, (10 * n) // 100, _INITIAL_BUFFER)",
         why="short warm-up: initial buffer 10 % (the final buffer's share) instead of 15 %",
@@ -42,7 +41,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.stage_of_next_step",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/step_size.py",
         old="is_slow, is_window_end = window_stage(state.count, state.num_warmup)",
         new="is_slow, is_window_end = window_stage(state.count + 1, state.num_warmup)",
         why="schedule looked up for the 1-based step: windows shifted by one draw",
@@ -51,15 +50,15 @@ MUTANTS: list[Mutant] = [
     # ---------------------------------------------------------------- dual averaging
     Mutant(
         name="adaptation.da_mu_twice",
-        path=_ADAPT,
-        old="return DualAveragingState(da_init(step_size), *_counters(num_warmup))",
-        new="return DualAveragingState(da_init(10 * step_size), *_counters(num_warmup))",
+        path="ebm_ppl/adaptation/step_size.py",
+        old="return DualAveragingState(da_init(step_size), *counters(num_warmup))",
+        new="return DualAveragingState(da_init(10 * step_size), *counters(num_warmup))",
         why="mu = log(10 h0) applied on top of BlackJAX's own factor 10",
         tests=(_STEP,),
     ),
     Mutant(
         name="adaptation.da_gradient_not_rate",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/step_size.py",
         old=("_, da_update, _ = dual_averaging_adaptation(self.target_acceptance_rate)\n"
              "        dual_averaging = da_update(state.dual_averaging, acceptance_rate)"),
         new=("_, da_update, _ = dual_averaging_adaptation(self.target_acceptance_rate)\n"
@@ -70,7 +69,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.da_adapts_with_average",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/step_size.py",
         old="return (kernel.replace(step_size=jnp.exp(dual_averaging.log_step_size)),",
         new="return (kernel.replace(step_size=jnp.exp(dual_averaging.log_step_size_avg)),",
         why="warm-up steps use the averaged iterate instead of the current one",
@@ -78,7 +77,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.final_last_iterate",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/step_size.py",
         old=("_, _, da_final = dual_averaging_adaptation(self.target_acceptance_rate)\n"
              "        return kernel.replace(step_size=da_final(state.dual_averaging))\n\n\n"
              "@dataclasses.dataclass(frozen=True)\nclass WindowWarmup"),
@@ -90,7 +89,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.finalise_one_step_early",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/base.py",
         old="is_last = new_state.count == state.num_warmup",
         new="is_last = new_state.count == state.num_warmup - 1",
         why="final() applied at the second-to-last update, the last one overwrites it",
@@ -99,7 +98,7 @@ MUTANTS: list[Mutant] = [
     # ---------------------------------------------------------------- window adaptation
     Mutant(
         name="adaptation.window_restart_from_iterate",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/step_size.py",
         old="return new, da_init(da_final(dual_averaging))",
         new="return new, da_init(jnp.exp(dual_averaging.log_step_size))",
         why="step size restarted from the last iterate instead of its average",
@@ -107,7 +106,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.window_no_restart",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/step_size.py",
         old="return new, da_init(da_final(dual_averaging))",
         new="return new, dual_averaging",
         why="dual averaging not restarted when the mass matrix changes",
@@ -115,7 +114,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.window_ignores_given_matrix",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/step_size.py",
         old="return WindowState(da_init(step_size), mm_init(flat.shape[0], imm),",
         new="return WindowState(da_init(step_size), mm_init(flat.shape[0]),",
         why="the user's inverse mass matrix replaced by the identity at the start",
@@ -123,7 +122,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.window_matrix_not_applied",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/step_size.py",
         old="inverse_mass_matrix=mass_matrix.inverse_mass_matrix,",
         new='inverse_mass_matrix=kernel.parameters["inverse_mass_matrix"],',
         why="the window estimate is computed but the kernel keeps sampling with its old matrix",
@@ -140,7 +139,7 @@ MUTANTS: list[Mutant] = [
     # ---------------------------------------------------------------- Robbins–Monro
     Mutant(
         name="adaptation.rm_gain_off_by_one",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/scale.py",
         old="gain = (state.count + 1).astype(state.log_scale.dtype) ** -_RM_EXPONENT",
         new="gain = (state.count + 2).astype(state.log_scale.dtype) ** -_RM_EXPONENT",
         why="Robbins–Monro gain indexed from t = 2: first step gamma = 2^-0.6",
@@ -148,7 +147,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.rm_sign",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/scale.py",
         old="gain * (acceptance_rate - self.target_acceptance_rate)",
         new="gain * (self.target_acceptance_rate - acceptance_rate)",
         why="scale narrowed when acceptance is above target",
@@ -156,7 +155,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="adaptation.rm_init_without_log",
-        path=_ADAPT,
+        path="ebm_ppl/adaptation/scale.py",
         old="return RobbinsMonroState(jnp.log(jnp.asarray(scale, flat.dtype)),",
         new="return RobbinsMonroState(jnp.asarray(scale, flat.dtype),",
         why="log scale initialised with the scale itself",
