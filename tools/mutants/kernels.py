@@ -289,7 +289,7 @@ MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------------ parallel tempering
     Mutant(
         name="kernels.pt_swap_log_ratio_sign",
-        path="ebm_ppl/kernels/tempering.py",
+        path="ebm_ppl/kernels/replicas.py",
         old="log_ratio = (betas[:-1] - betas[1:]) * (ell[1:] - ell[:-1])",
         new="log_ratio = (betas[:-1] - betas[1:]) * (ell[:-1] - ell[1:])",
         why="swap ratio with the log densities subtracted the wrong way round",
@@ -298,7 +298,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="kernels.pt_swap_tempered_logdensity",
-        path="ebm_ppl/kernels/tempering.py",
+        path="ebm_ppl/kernels/replicas.py",
         old="return replicas.logdensity / betas",
         new="return replicas.logdensity",
         why="swap ratio from the cached tempered log densities beta*log p, not log p",
@@ -307,7 +307,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="kernels.pt_cache_ratio_inverted",
-        path="ebm_ppl/kernels/tempering.py",
+        path="ebm_ppl/kernels/replicas.py",
         old="betas / betas[permutation], betas, base_init_fn,",
         new="betas[permutation] / betas, betas, base_init_fn,",
         why="swapped states' cached log density rescaled by beta_old/beta_new",
@@ -324,7 +324,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="kernels.pt_round_trip_direction",
-        path="ebm_ppl/kernels/tempering.py",
+        path="ebm_ppl/kernels/replicas.py",
         old="round_trips + (directions[0] == -1)",
         new="round_trips + (directions[0] != 1)",
         why="round trip counted for any replica reaching the cold end, hot or not",
