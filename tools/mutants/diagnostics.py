@@ -347,7 +347,7 @@ MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------------ tempered SMC
     Mutant(
         name="diagnostics.smc_incremental_weight_sign",
-        path="ebm_ppl/diagnostics/smc.py",
+        path="ebm_ppl/diagnostics/smc_run.py",
         old="log_w = jnp.where(jnp.isfinite(ell), delta * ell, -jnp.inf)",
         new="log_w = jnp.where(jnp.isfinite(ell), -delta * ell, -jnp.inf)",
         why="incremental weight exp(-(beta_new - beta_old) l) with the sign of the step flipped",
@@ -355,7 +355,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="diagnostics.smc_mean_of_log_weights",
-        path="ebm_ppl/diagnostics/smc.py",
+        path="ebm_ppl/diagnostics/smc_run.py",
         old="log_z = log_z + jax.scipy.special.logsumexp(log_w) - jnp.log(num_particles)",
         new="log_z = log_z + jnp.mean(log_w)",
         why="log Z increment as the mean of log weights instead of the log of their mean",
@@ -363,7 +363,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="diagnostics.smc_tempered_density_without_base",
-        path="ebm_ppl/diagnostics/smc.py",
+        path="ebm_ppl/diagnostics/smc_run.py",
         old="return (1.0 - beta_new) * _sum_log_prob(base, y) + beta_new * logdensity_fn(y)",
         new="return beta_new * logdensity_fn(y)",
         why="mutation targets p^beta instead of p0^(1 - beta) p^beta (base term dropped)",
@@ -371,7 +371,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="diagnostics.smc_resample_ignores_weights",
-        path="ebm_ppl/diagnostics/smc.py",
+        path="ebm_ppl/diagnostics/smc_run.py",
         old="weights = jax.nn.softmax(log_w)",
         new="weights = jnp.full(num_particles, 1.0 / num_particles)",
         why="particles resampled uniformly: the weights only enter log Z, not the draws",
