@@ -13,24 +13,26 @@ from blackjax.adaptation.step_size import dual_averaging_adaptation
 from ebm_ppl._types import Array, ArrayLike, ArrayTree
 from ebm_ppl.adaptation.base import Kernel, Warmup, counters
 
-__all__ = ["TemperingState", "TemperingWarmup", "adapt_ladder", "swap_rejection_rates"]
+__all__ = ["TemperingState", "TemperingWarmup", "adapt_ladder", "check_ladder",
+           "swap_rejection_rates"]
 
 
-def _check_ladder(betas: Any) -> Array:
+def check_ladder(betas: Any, name: str = "betas") -> Array:
     """``betas`` as a float array after checking it is a valid ladder (when concrete):
-    1-D, at least 2 entries in (0, 1], starting at 1, strictly decreasing."""
+    1-D, at least 2 entries in (0, 1], starting at 1, strictly decreasing; the messages
+    name the argument ``name``."""
     if isinstance(betas, jax.core.Tracer):
         return betas
     arr = np.asarray(betas, dtype=float)
     if arr.ndim != 1 or arr.shape[0] < 2:
-        raise ValueError(f"betas must be a 1-D array of at least 2 inverse temperatures, "
+        raise ValueError(f"{name} must be a 1-D array of at least 2 inverse temperatures, "
                          f"got shape {arr.shape}")
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr > 1):
-        raise ValueError(f"betas must lie in (0, 1], got {arr.tolist()}")
+        raise ValueError(f"{name} must lie in (0, 1], got {arr.tolist()}")
     if arr[0] != 1.0:
-        raise ValueError(f"betas must start at 1 (the target itself), got {arr[0]!r}")
+        raise ValueError(f"{name} must start at 1 (the target itself), got {arr[0]!r}")
     if np.any(np.diff(arr) >= 0):
-        raise ValueError(f"betas must be strictly decreasing, got {arr.tolist()}")
+        raise ValueError(f"{name} must be strictly decreasing, got {arr.tolist()}")
     return jnp.asarray(arr, dtype=jnp.result_type(float))
 
 
@@ -88,7 +90,7 @@ def adapt_ladder(betas: ArrayLike, swap_rejection_rates: ArrayLike) -> Array:
     >>> [round(b, 4) for b in new.tolist()]  # the hard pair (1, 0.5) narrowed
     [1.0, 0.6875, 0.1]
     """
-    betas = _check_ladder(betas)
+    betas = check_ladder(betas)
     rates = swap_rejection_rates
     if not isinstance(rates, jax.core.Tracer):
         arr = np.asarray(rates, dtype=float)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ebm_ppl._types import Array, ArrayLike, LogDensityFn, PRNGKey
 from ebm_ppl._validation import check_int
+from ebm_ppl.adaptation.tempering import check_ladder as check_betas
 
 __all__ = ["check_betas", "check_max_temperature", "is_concrete", "float_dtype",
            "per_replica", "retemper", "swap_replicas", "tempered", "tempered_ladder",
@@ -32,23 +33,6 @@ def float_dtype() -> Any:
 
 def is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
-
-
-def check_betas(betas: Any, name: str = "betas") -> Array:
-    """``betas`` as a float array after checking it is a valid ladder (when concrete)."""
-    if not is_concrete(betas):
-        return betas
-    arr = np.asarray(betas, dtype=float)
-    if arr.ndim != 1 or arr.shape[0] < 2:
-        raise ValueError(f"{name} must be a 1-D array of at least 2 inverse temperatures, "
-                         f"got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr > 1):
-        raise ValueError(f"{name} must lie in (0, 1], got {arr.tolist()}")
-    if arr[0] != 1.0:
-        raise ValueError(f"{name} must start at 1 (the target itself), got {arr[0]!r}")
-    if np.any(np.diff(arr) >= 0):
-        raise ValueError(f"{name} must be strictly decreasing, got {arr.tolist()}")
-    return jnp.asarray(arr, dtype=float_dtype())
 
 
 def check_max_temperature(max_temperature: Any) -> float:
