@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from ebm_ppl.potential import Potential
 from ebm_ppl.reporting import figures
 from ebm_ppl.reporting.documents import ReportFigure, Section, write_run_documents
 
-__all__ = ["report", "model_vs_data"]
+__all__ = ["log_z_table", "report", "model_vs_data"]
 
 #: Points per sample used by the model-versus-data tests (their cost is quadratic).
 MAX_TEST_POINTS = 1000
@@ -36,6 +37,24 @@ def _even_subsample(draws: np.ndarray, limit: int) -> np.ndarray:
     per_chain = max(1, limit // draws.shape[0])
     step = max(1, -(-draws.shape[1] // per_chain))
     return draws[:, ::step][:, :per_chain]
+
+
+def log_z_table(estimates: Sequence[Any]) -> pd.DataFrame:
+    r"""Rows ``method``, ``log Z``, ``standard error`` of each estimate (its class name
+    without ``Result``: ``AIS``, ``SMC``), and with two estimates a row with their
+    difference in combined standard errors, :math:`z = |a - b| / \sqrt{s_a^2 + s_b^2}`."""
+    rows = []
+    for est in estimates:
+        if not (hasattr(est, "log_z") and hasattr(est, "stderr")):
+            raise TypeError(f"log_z entries must have log_z and stderr (ais_log_z, smc_log_z "
+                            f"results), got {type(est).__name__}")
+        rows.append((type(est).__name__.removesuffix("Result"), f"{float(est.log_z):.4f}",
+                     f"{float(est.stderr):.4f}"))
+    if len(estimates) == 2:
+        a, b = estimates
+        z = abs(float(a.log_z) - float(b.log_z)) / math.hypot(float(a.stderr), float(b.stderr))
+        rows.append(("difference", f"{float(a.log_z) - float(b.log_z):+.4f}", f"z = {z:.2f}"))
+    return pd.DataFrame(rows, columns=["method", "log Z", "standard error"])
 
 
 def model_vs_data(
@@ -132,6 +151,7 @@ def report(
     title: str = "ebm_ppl report",
     seed: int = 0,
     notes: Sequence[tuple[str, str]] = (),
+    log_z: Sequence[Any] = (),
 ) -> Path:
     """Write ``index.html`` (self-contained) and ``report.md`` with PNG figures.
 
@@ -174,6 +194,11 @@ def report(
     notes
         ``(heading, text)`` pairs shown as sections after the tables (what a check
         means for this model, say).
+    log_z
+        Estimates of :math:`\\log Z` to show side by side in a "Normalising constant"
+        table (:func:`~ebm_ppl.diagnostics.ais_log_z`,
+        :func:`~ebm_ppl.diagnostics.smc_log_z`: anything with ``log_z`` and
+        ``stderr``); with two, their difference in combined standard errors.
 
     Returns
     -------
@@ -217,6 +242,8 @@ def report(
             idata, pot, data_arr, seed=seed)))
     if ula_bias is not None:
         sections.append(Section("ULA bias", str(ula_bias)))
+    if log_z:
+        sections.append(Section("Normalising constant", table=log_z_table(log_z)))
     sections += [Section(heading, text) for heading, text in notes]
     history = figures.training_curves(fit_result) if fit_result is not None else {}
     drawn = _draw(_plots(idata, pot, data_arr, summary, history), out)

@@ -115,7 +115,9 @@ def _section_html(section: Section) -> list[str]:
     if section.text:
         body.append(f"<pre>{html.escape(section.text)}</pre>")
     if section.table is not None:
-        body.append(verdict_html(section.table))
+        verdict = "status" in section.table.columns
+        body.append(verdict_html(section.table) if verdict
+                    else section.table.to_html(index=False))
     return body
 
 
