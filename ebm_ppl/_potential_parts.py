@@ -29,7 +29,7 @@ from ebm_ppl._types import Array, ArrayTree, PRNGKey
 __all__ = [
     "as_spec", "as_struct", "check_temperature", "combine", "describe", "partition",
     "ModelFunction", "ClosedModelFunction", "split_data", "join_data", "UniformInit",
-    "model_fields",
+    "model_fields", "model_data", "FamilyPosteriorEnergy", "check_structure",
 ]
 
 #: Radius of NumPyro's ``init_to_uniform`` in the unconstrained space.
@@ -254,3 +254,50 @@ def combine(arrays: Any, static: Any) -> Any:
     for i, leaf in rest:
         leaves[i] = leaf
     return jax.tree.unflatten(treedef, leaves)
+
+
+def model_data(fn: Any, kind: str, model_args: tuple, model_kwargs: dict) -> Any:
+    """The traced data of a model potential's new arguments (``Potential.with_model_args``),
+    after checking the potential is a model's that takes traced data and the arguments
+    have its structure; a one-sentence ``ValueError`` otherwise."""
+    if kind != "model":
+        raise ValueError(
+            f"with_model_args needs a potential built with Potential.from_model, got one "
+            f"built from a {kind} (use with_params for an energy's parameters)"
+        )
+    if not isinstance(fn, ModelFunction):
+        raise ValueError(
+            "this model cannot take traced data (it calls NumPy on its data, or has "
+            "param or enumerated discrete sites), so its potential closes over the data "
+            "it was built with; build a new Potential.from_model(model, *new_args)"
+        )
+    data, structure = split_data(tuple(model_args), dict(model_kwargs))
+    if structure != fn.structure:
+        raise ValueError(
+            "with_model_args needs arguments of the same structure, with the same "
+            "non-array arguments, as the potential was built with; build a new "
+            "Potential.from_model(model, *new_args) for others"
+        )
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyPosteriorEnergy:
+    """``E(data, theta) = sum_i energy_fn(theta, x_i) - log_prior_fn(theta)``."""
+
+    energy_fn: Callable
+    log_prior_fn: Callable
+
+    def __call__(self, data: ArrayTree, theta: Any) -> Array:
+        energies = jax.vmap(lambda x: self.energy_fn(theta, x))(data)
+        return jnp.sum(energies) - self.log_prior_fn(theta)
+
+
+def check_structure(example: Any, struct: Any, name: str) -> None:
+    """``ValueError`` unless ``struct`` has the pytree structure and leaf shapes of
+    ``example`` (both pytrees of ``jax.ShapeDtypeStruct``)."""
+    same = jax.tree.structure(example) == jax.tree.structure(struct) and all(
+        a.shape == b.shape for a, b in zip(jax.tree.leaves(example), jax.tree.leaves(struct)))
+    if not same:
+        raise ValueError(f"{name} must have the structure and shapes {describe(example)}, "
+                         f"got {describe(struct)}")

@@ -25,15 +25,16 @@ import numpy as np
 
 from ebm_ppl._normaliser import check_normalisers
 from ebm_ppl._potential_parts import (
-    ModelFunction,
+    FamilyPosteriorEnergy,
     as_spec,
     as_struct,
+    check_structure,
     check_temperature,
     combine,
     describe,
+    model_data,
     model_fields,
     partition,
-    split_data,
 )
 from ebm_ppl._tree import pytree_dataclass
 from ebm_ppl._types import Array, ArrayLikeTree, ArrayTree, PRNGKey
@@ -313,7 +314,7 @@ class Potential:
                 raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
         data = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.result_type(float)), data)
         return cls(
-            fn=_FamilyPosteriorEnergy(energy_fn, log_prior_fn), params=data,
+            fn=FamilyPosteriorEnergy(energy_fn, log_prior_fn), params=data,
             temperature=jnp.asarray(1.0, jnp.result_type(float)), kind="energy",
             has_params=True,
         )
@@ -382,24 +383,7 @@ class Potential:
         >>> new.model_args[0].tolist()
         [2.0, 3.0]
         """
-        if self.kind != "model":
-            raise ValueError(
-                f"with_model_args needs a potential built with Potential.from_model, got one "
-                f"built from a {self.kind} (use with_params for an energy's parameters)"
-            )
-        if not isinstance(self.fn, ModelFunction):
-            raise ValueError(
-                "this model cannot take traced data (it calls NumPy on its data, or has "
-                "param or enumerated discrete sites), so its potential closes over the data "
-                "it was built with; build a new Potential.from_model(model, *new_args)"
-            )
-        data, structure = split_data(tuple(model_args), dict(model_kwargs))
-        if structure != self.fn.structure:
-            raise ValueError(
-                "with_model_args needs arguments of the same structure, with the same "
-                "non-array arguments, as the potential was built with; build a new "
-                "Potential.from_model(model, *new_args) for others"
-            )
+        data = model_data(self.fn, self.kind, model_args, model_kwargs)
         return dataclasses.replace(self, params=data)
 
     def constrain(self, x: ArrayTree) -> dict[str, Array]:
@@ -423,17 +407,7 @@ class Potential:
         """
         struct = as_struct(position)
         if self.example is not None:
-            expected = jax.tree.structure(self.example)
-            got = jax.tree.structure(struct)
-            shapes_ok = expected == got and all(
-                a.shape == b.shape
-                for a, b in zip(jax.tree.leaves(self.example), jax.tree.leaves(struct))
-            )
-            if not shapes_ok:
-                raise ValueError(
-                    f"{name} must have the structure and shapes {describe(self.example)}, "
-                    f"got {describe(struct)}"
-                )
+            check_structure(self.example, struct, name)
         try:
             out = jax.eval_shape(self.logdensity_fn, struct)
         except Exception as err:  # noqa: BLE001 - re-raised with context
@@ -472,15 +446,3 @@ class Potential:
         if self.kind == "energy" and not isinstance(self.temperature, jax.core.Tracer):
             parts.append(f"temperature={float(self.temperature):g}")
         return f"Potential({', '.join(parts)})"
-
-
-@dataclasses.dataclass(frozen=True)
-class _FamilyPosteriorEnergy:
-    """``E(data, theta) = sum_i energy_fn(theta, x_i) - log_prior_fn(theta)``."""
-
-    energy_fn: Callable
-    log_prior_fn: Callable
-
-    def __call__(self, data: ArrayTree, theta: Any) -> Array:
-        energies = jax.vmap(lambda x: self.energy_fn(theta, x))(data)
-        return jnp.sum(energies) - self.log_prior_fn(theta)
