@@ -30,6 +30,7 @@ from ebm_ppl.cli.parser import (
 )
 from ebm_ppl.datasets import load as load_data
 from ebm_ppl.diagnostics.summaries import summary
+from ebm_ppl.kernels import Kernel, mala, parallel_tempering, tempered_ladder
 from ebm_ppl.kernels.registry import make_kernel
 from ebm_ppl.model_io import load, read_history, read_model_config, save
 from ebm_ppl.nn import mlp_energy, noise_conditional_mlp_energy
@@ -67,12 +68,33 @@ def noise_levels(args: argparse.Namespace) -> tuple[float, ...]:
     return tuple(float(s) for s in np.geomspace(args.sigma_max, args.sigma_min, args.levels))
 
 
+def make_cd_kernel(args: argparse.Namespace) -> Kernel:
+    r"""The kernel of ``--objective cd``'s persistent chains (``--cd-kernel``).
+
+    ``pt``: :func:`~ebm_ppl.kernels.parallel_tempering` over ``mala(--cd-step-size)``
+    on the geometric ladder of ``--cd-temperatures`` from 1 to
+    :math:`1/T_{\max}` (``--cd-max-temperature``), replica :math:`k` stepping
+    :math:`h / \beta_k` (a tempered target is :math:`1/\beta_k` times wider in
+    variance).
+    """
+    if args.cd_kernel != "pt":
+        return make_kernel(args.cd_kernel, args.cd_step_size)
+    if args.cd_temperatures < 2:
+        raise CLIError(f"--cd-temperatures must be at least 2 for --cd-kernel pt, got "
+                       f"{args.cd_temperatures}")
+    if args.cd_max_temperature <= 1:
+        raise CLIError(f"--cd-max-temperature must be > 1, got {args.cd_max_temperature:g}")
+    betas = tempered_ladder(args.cd_temperatures, args.cd_max_temperature)
+    return parallel_tempering(mala(args.cd_step_size), betas=betas,
+                              replica_parameters={"step_size": args.cd_step_size / betas})
+
+
 def make_objective(args: argparse.Namespace) -> Objective:
     """The objective named by ``--objective`` with its options."""
     if args.objective == "ncsn":
         return denoising_score_matching(noise_levels(args), noise_conditional=True)
     if args.objective == "cd":
-        return contrastive_divergence(make_kernel(args.cd_kernel, args.cd_step_size),
+        return contrastive_divergence(make_cd_kernel(args),
                                       num_steps=args.cd_steps,
                                       persistent=True,
                                       energy_regularization=args.cd_regularization)
@@ -148,6 +170,9 @@ def model_metadata(args: argparse.Namespace, data_name: str) -> dict[str, Any]:
         options = {"cd_kernel": args.cd_kernel, "cd_steps": args.cd_steps,
                    "cd_step_size": args.cd_step_size,
                    "cd_regularization": args.cd_regularization}
+        if args.cd_kernel == "pt":
+            options.update(cd_temperatures=args.cd_temperatures,
+                           cd_max_temperature=args.cd_max_temperature)
     elif args.objective == "ncsn":  # 'ebm-ppl sample' anneals over these
         options = {"sigmas": list(noise_levels(args))}
     return {"data": data_name, "objective": args.objective, **options, "steps": args.steps,

@@ -161,11 +161,20 @@ def _add_training(p: argparse.ArgumentParser, objective: str, sigma: float = 0.2
                        help="ncsn: the largest noise level (about the data's spread)")
         g.add_argument("--sigma-min", type=positive_float, default=0.02,
                        help="ncsn: the smallest noise level (the detail the draws keep)")
-    g.add_argument("--cd-kernel", choices=("mala", "ula"), default="mala",
+    g.add_argument("--cd-kernel", choices=("mala", "ula", "pt"), default="mala",
                    help="kernel of CD's persistent chains: mala (exact: the negatives "
-                        "follow the model, as the draws of `ebm-ppl sample` do) or ula "
+                        "follow the model, as the draws of `ebm-ppl sample` do), ula "
                         "(no accept/reject: the model learns to fit the data through "
-                        "ULA's biased law)")
+                        "ULA's biased law) or pt (parallel tempering over mala: hot "
+                        "replicas carry the negatives between separated modes; "
+                        "--cd-temperatures times the cost)")
+    g.add_argument("--cd-temperatures", type=positive_int, default=4,
+                   help="--cd-kernel pt: number of temperatures (replicas), at least 2")
+    g.add_argument("--cd-max-temperature", type=positive_float, default=20.0,
+                   help="--cd-kernel pt: the hottest temperature (> 1; about the height "
+                        "in nats of the barriers between the model's modes); the ladder "
+                        "is geometric and replica k steps --cd-step-size times its "
+                        "temperature")
     g.add_argument("--cd-steps", type=positive_int, default=20,
                    help="kernel steps per CD update")
     g.add_argument("--cd-step-size", type=positive_float, default=0.01,

@@ -30,7 +30,7 @@ import jax
 from ebm_ppl._types import ArrayTree, LogDensityFn, PRNGKey
 from ebm_ppl.kernels.base import Kernel
 
-__all__ = ["run_chains", "step_chains", "init_chains"]
+__all__ = ["run_chains", "run_from_states", "step_chains", "init_chains"]
 
 
 def init_chains(kernel: Kernel, logdensity_fn: LogDensityFn, positions: ArrayTree) -> Any:
@@ -109,8 +109,21 @@ def run_chains(
     >>> states.position.shape, infos.acceptance_rate.shape
     ((8, 2), (100, 8))
     """
-    num_chains = jax.tree.leaves(positions)[0].shape[0]
-    states = init_chains(kernel, logdensity_fn, positions)
+    return run_from_states(kernel, logdensity_fn, init_chains(kernel, logdensity_fn, positions),
+                           keys)
+
+
+def run_from_states(
+    kernel: Kernel, logdensity_fn: LogDensityFn, states: Any, keys: PRNGKey
+) -> tuple[Any, Any]:
+    """:func:`run_chains` from kernel states (leading chain axis) instead of positions.
+
+    For states that ``kernel.init`` cannot build from one position, such as the replicas
+    of :func:`~ebm_ppl.kernels.parallel_tempering` (built by
+    :func:`~ebm_ppl.kernels.tempering.init_replicas`). ``keys`` as in :func:`run_chains`;
+    returns ``(states, infos)``.
+    """
+    num_chains = jax.tree.leaves(states)[0].shape[0]
 
     def body(states: Any, step_keys: PRNGKey) -> tuple[Any, Any]:
         if step_keys.ndim == 0:

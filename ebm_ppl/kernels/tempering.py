@@ -42,6 +42,7 @@ __all__ = [
     "SWAP_SCHEMES",
     "adapt_ladder",
     "init_replicas",
+    "is_parallel_tempering",
     "parallel_tempering",
     "replica_step_sizes",
     "swap_rejection_rates",
@@ -125,9 +126,8 @@ class ParallelTemperingInfo(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class _Init:
-    """``init(position, logdensity_fn)`` of a parallel-tempering kernel: every replica
-    at ``position``. Compared by value (base ``init`` and ladder), so equal kernels
-    share a compilation."""
+    """``init(position, logdensity_fn)``: every replica at ``position``. Compared by
+    value (base ``init`` and ladder), so equal kernels share a compilation."""
 
     base_init_fn: Callable
     betas: tuple[float, ...]
@@ -214,8 +214,14 @@ def _parallel_tempering_step(
     return state, info
 
 
+def is_parallel_tempering(kernel: Any) -> bool:
+    """Whether ``kernel`` was built by :func:`parallel_tempering` (its states then hold
+    ``K`` replicas, which :func:`init_replicas` builds from ``K`` positions)."""
+    return isinstance(kernel, Kernel) and isinstance(kernel.init_fn, _Init)
+
+
 def _check_tempering_kernel(kernel: Any) -> None:
-    if not (isinstance(kernel, Kernel) and kernel.name == _NAME):
+    if not is_parallel_tempering(kernel):
         raise TypeError(f"kernel must be a parallel_tempering kernel, got "
                         f"{getattr(kernel, 'name', type(kernel).__name__)!r}")
 
@@ -373,7 +379,7 @@ def parallel_tempering(
     ((2,), (3,))
     """
     check_kernel(kernel)
-    if kernel.name == _NAME:
+    if is_parallel_tempering(kernel):
         raise ValueError("kernel must not itself be a parallel_tempering kernel")
     if swap not in SWAP_SCHEMES:
         raise ValueError(f"swap must be one of {SWAP_SCHEMES}, got {swap!r}")

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 from ebm_ppl._types import Array, ArrayTree, Params, PRNGKey
 from ebm_ppl._validation import check_int, check_nonnegative, check_probability
 from ebm_ppl.kernels.base import Kernel
-from ebm_ppl.kernels.chains import run_chains
+from ebm_ppl.kernels.chains import init_chains, run_from_states
+from ebm_ppl.kernels.tempering import init_replicas, is_parallel_tempering
 from ebm_ppl.objectives.base import (
     Objective,
     batch_energy,
@@ -29,7 +30,10 @@ class CDState(NamedTuple):
     ----------
     buffer
         Replay buffer of persistent chains, shape ``(buffer_size, *event_shape)``
-        (``(0, *event_shape)`` when not persistent).
+        (``(0, *event_shape)`` when not persistent); with a
+        :func:`~ebm_ppl.kernels.parallel_tempering` kernel every chain keeps its ``K``
+        replicas, ``(buffer_size, K, *event_shape)``, replica ``k`` the one at
+        :math:`\beta_k` (the cold one first).
     pointer
         Index of the next buffer slot to read (chains are taken cyclically, so every
         chain is advanced once per ``buffer_size / num_negatives`` updates).
@@ -82,10 +86,25 @@ def contrastive_divergence(
     noise with probability ``reinit_prob``, advances them and writes them back.
     Non-persistent (CD-k, Hinton 2002): the chains start at the data batch.
 
+    *Parallel-tempering negatives (PT-CD).* With ``kernel =
+    parallel_tempering(base, ...)`` each negative is the cold replica of a ladder of
+    tempered chains :math:`p_\theta^{\beta_k}` (:func:`ebm_ppl.kernels.parallel_tempering`);
+    the hot replicas cross the barriers between the model's modes and swaps hand the
+    crossings down, so the negatives can move mass between separated modes, which
+    single-temperature chains (started in one basin) cannot, and the mass of each mode
+    enters the gradient. The buffer keeps every replica's position (``K`` times the
+    memory); each update rebuilds the replicas' cached log densities under the new
+    :math:`\theta` (:func:`~ebm_ppl.kernels.tempering.init_replicas`), restarts all
+    ``K`` replicas of a chain from one noise draw, and costs ``K`` base steps per step.
+    The ladder is the kernel's, fixed (no warm-up during training: the target moves at
+    every update); pick ``max_temperature`` so that the hottest replica crosses the
+    model's barriers, and give hotter replicas larger steps (``replica_parameters``).
+
     Parameters
     ----------
     kernel
-        Any :mod:`ebm_ppl.kernels` kernel (``mala``, ``ula``, ``hmc``, ``mh``...). With
+        Any :mod:`ebm_ppl.kernels` kernel (``mala``, ``ula``, ``hmc``, ``mh``,
+        ``parallel_tempering(...)``...). With
         an exact kernel such as ``mala`` the negatives follow :math:`p_\theta` (up to
         mixing), so the trained model is the one its MCMC draws show. ``ula`` is
         cheaper but biased: the model then learns to fit the data *through* ULA's
@@ -101,7 +120,11 @@ def contrastive_divergence(
     buffer_size
         Number of persistent chains (>= ``num_negatives``).
     reinit_prob
-        Probability in [0, 1] that a chain is restarted from noise at each update.
+        Probability in [0, 1] that a chain is restarted from noise at each update. A
+        restart starts from the noise's law, not the model's, so restarts bias the
+        negatives towards it: on a two-mode mixture with weights 0.3/0.7, PT-CD learned
+        the weight 0.725 at ``reinit_prob=0.05`` and 0.700 at 0
+        (``tests/objectives/test_cd_tempering.py``).
     energy_regularization
         :math:`\alpha \geq 0` of the energy-magnitude penalty (Du & Mordatch use 1).
         Default 0.1: without it the energy drifts (only differences of :math:`E` enter
@@ -120,7 +143,9 @@ def contrastive_divergence(
     Objective
         State :class:`CDState` (the buffer is explicit and threaded, never hidden).
         Metrics: ``energy_positive``, ``energy_negative`` (means), ``acceptance_rate``
-        and ``divergent`` (kernel means over steps and chains).
+        and ``divergent`` (kernel means over steps and chains; the cold replica's for
+        parallel tempering, which adds ``swap_acceptance``, the mean over pairs, steps
+        and chains of the proposed swaps' acceptance probability).
 
     Raises
     ------
@@ -175,8 +200,9 @@ def contrastive_divergence(
             f"init_distribution must be a NumPyro distribution or None, got "
             f"{type(init_distribution).__name__}"
         )
+    num_replicas = kernel.parameters["betas"].shape[0] if is_parallel_tempering(kernel) else 0
     config = _CDConfig(kernel, num_steps, bool(persistent), buffer_size, reinit_prob, alpha,
-                       init_distribution, num_negatives)
+                       init_distribution, num_negatives, num_replicas)
     name = "persistent_contrastive_divergence" if config.persistent else \
         "contrastive_divergence"
     return Objective(init=partial(_init, config), loss=partial(_loss, config), name=name)
@@ -193,6 +219,8 @@ class _CDConfig(NamedTuple):
     alpha: float
     init_distribution: Any
     num_negatives: int | None
+    #: ``K`` for a parallel-tempering kernel (the buffer keeps every replica), else 0.
+    num_replicas: int
 
 
 def _noise(config: _CDConfig, rng_key: PRNGKey, num: int, state: CDState, event_shape,
@@ -225,17 +253,24 @@ def _init(config: _CDConfig, rng_key: PRNGKey, params: Params,
             "an init_distribution to know the shape of its replay buffer"
         )
     size = config.buffer_size if config.persistent else 0
-    state = CDState(buffer=jnp.zeros((size, *event_shape), dtype),
+    replicas = (config.num_replicas,) if config.num_replicas else ()
+    state = CDState(buffer=jnp.zeros((size, *replicas, *event_shape), dtype),
                     pointer=jnp.zeros((), jnp.int32), low=low, high=high)
-    if config.persistent:
-        state = state._replace(buffer=_noise(config, rng_key, size, state, event_shape, dtype))
+    if config.persistent:  # every replica from its own noise draw
+        noise = _noise(config, rng_key, size * max(config.num_replicas, 1), state,
+                       event_shape, dtype)
+        state = state._replace(buffer=jnp.reshape(noise, state.buffer.shape))
     return state
 
 
 def _starts(config: _CDConfig, batch: Array, state: CDState, key_reinit: PRNGKey,
             key_noise: PRNGKey) -> tuple[Array, Array | None]:
-    """Chain starts and, when persistent, the buffer slots they come from."""
+    """Chain starts (every replica's for parallel tempering: ``(num, K, *event)``) and,
+    when persistent, the buffer slots they come from."""
     if not config.persistent:
+        if config.num_replicas:
+            batch = jnp.broadcast_to(batch[:, None], (batch.shape[0], config.num_replicas,
+                                                      *batch.shape[1:]))
         return batch, None
     num = config.num_negatives or batch.shape[0]
     if num > state.buffer.shape[0]:
@@ -245,9 +280,12 @@ def _starts(config: _CDConfig, batch: Array, state: CDState, key_reinit: PRNGKey
         )
     idx = (state.pointer + jnp.arange(num)) % state.buffer.shape[0]
     fresh = _noise(config, key_noise, num, state, batch.shape[1:], batch.dtype)
+    kept = state.buffer[idx]
+    if config.num_replicas:  # a restarted chain restarts all its replicas from one draw
+        fresh = jnp.broadcast_to(fresh[:, None], kept.shape)
     restart = jax.random.bernoulli(key_reinit, config.reinit_prob, (num,))
-    restart = jnp.reshape(restart, (num,) + (1,) * (batch.ndim - 1))
-    return jnp.where(restart, fresh, state.buffer[idx]), idx
+    restart = jnp.reshape(restart, (num,) + (1,) * (kept.ndim - 1))
+    return jnp.where(restart, fresh, kept), idx
 
 
 def _loss(config: _CDConfig, params, batch, rng_key, energy_fn, state=None):
@@ -264,8 +302,12 @@ def _loss(config: _CDConfig, params, batch, rng_key, energy_fn, state=None):
     start, idx = _starts(config, batch, state, key_reinit, key_noise)
     frozen = jax.lax.stop_gradient(params)
     logdensity_fn = Potential.from_energy(partial(energy_fn, frozen)).logdensity_fn
-    chains, infos = run_chains(config.kernel, logdensity_fn, start,
-                               jax.random.split(key_mcmc, config.num_steps))
+    if config.num_replicas:  # caches rebuilt under the new parameters, as init does
+        states = jax.vmap(lambda x: init_replicas(config.kernel, x, logdensity_fn))(start)
+    else:
+        states = init_chains(config.kernel, logdensity_fn, start)
+    chains, infos = run_from_states(config.kernel, logdensity_fn, states,
+                                    jax.random.split(key_mcmc, config.num_steps))
     negatives = jax.lax.stop_gradient(chains.position)
 
     energy_pos = batch_energy(energy_fn, params, batch)
@@ -274,7 +316,8 @@ def _loss(config: _CDConfig, params, batch, rng_key, energy_fn, state=None):
     if config.alpha > 0:
         value = value + config.alpha * (jnp.mean(energy_pos**2) + jnp.mean(energy_neg**2))
     if config.persistent:
-        state = state._replace(buffer=state.buffer.at[idx].set(negatives),
+        kept = chains.replicas.position if config.num_replicas else chains.position
+        state = state._replace(buffer=state.buffer.at[idx].set(jax.lax.stop_gradient(kept)),
                                pointer=(state.pointer + idx.shape[0]) % state.buffer.shape[0])
     metrics = {
         "energy_positive": jnp.mean(energy_pos),
@@ -282,4 +325,6 @@ def _loss(config: _CDConfig, params, batch, rng_key, energy_fn, state=None):
         "acceptance_rate": jnp.mean(infos.acceptance_rate).astype(batch.dtype),
         "divergent": jnp.mean(infos.is_divergent.astype(batch.dtype)),
     }
+    if config.num_replicas:
+        metrics["swap_acceptance"] = jnp.nanmean(infos.swap_acceptance).astype(batch.dtype)
     return value, (metrics, state)

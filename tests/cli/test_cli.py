@@ -111,7 +111,7 @@ def test_sigma_is_the_data_noise_of_sm_and_ssm(name, sigma):
     assert (got[0] == got[1]) == (sigma == "0" and name == "sm")
 
 
-@pytest.mark.parametrize("kernel", ["mala", "ula"])
+@pytest.mark.parametrize("kernel", ["mala", "ula", "pt"])
 def test_cd_kernel_reaches_the_objective_and_the_metadata(kernel):
     """``--cd-kernel`` picks the kernel of CD's persistent chains (default mala, whose
     negatives follow the model), with ``--cd-step-size``, and the model folder records it."""
@@ -120,14 +120,22 @@ def test_cd_kernel_reaches_the_objective_and_the_metadata(kernel):
 
     from ebm_ppl.cli.commands import make_objective, model_metadata
     from ebm_ppl.cli.parser import build_parser
-    from ebm_ppl.kernels import mala, ula
+    from ebm_ppl.kernels import mala, parallel_tempering, tempered_ladder, ula
     from ebm_ppl.objectives import contrastive_divergence
 
-    extra = [] if kernel == "mala" else ["--cd-kernel", "ula"]
+    extra = {"mala": [], "ula": ["--cd-kernel", "ula"],
+             "pt": ["--cd-kernel", "pt", "--cd-temperatures", "3",
+                    "--cd-max-temperature", "9"]}[kernel]
     args = build_parser().parse_args(["train", "--data", "two_moons", "--objective", "cd",
                                       "--cd-steps", "3", "--cd-step-size", "0.05", *extra])
     built = make_objective(args)
-    factory = {"mala": mala, "ula": ula}[kernel]
+    betas = tempered_ladder(3, 9.0)
+
+    def pt(step):
+        return parallel_tempering(mala(step), betas=betas,
+                                  replica_parameters={"step_size": step / betas})
+
+    factory = {"mala": mala, "ula": ula, "pt": pt}[kernel]
     want_objective = contrastive_divergence(factory(0.05), num_steps=3, persistent=True,
                                             energy_regularization=0.1)
     energy = lambda p, x: 0.5 * p * jnp.sum(x**2)  # noqa: E731
@@ -137,8 +145,26 @@ def test_cd_kernel_reaches_the_objective_and_the_metadata(kernel):
                      o.init(jax.random.key(2), 1.0, data))[1][0]["acceptance_rate"])
         for o in (built, want_objective))
     assert got == want
-    assert (got < 1.0) == (kernel == "mala")  # ULA accepts every finite step
-    assert model_metadata(args, "two_moons")["cd_kernel"] == kernel
+    assert (got < 1.0) == (kernel != "ula")  # ULA accepts every finite step
+    metadata = model_metadata(args, "two_moons")
+    assert metadata["cd_kernel"] == kernel
+    assert ("cd_max_temperature" in metadata) == (kernel == "pt")
+    if kernel == "pt":
+        assert built.init(jax.random.key(2), 1.0, data).buffer.shape == (10_000, 3, 2)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--cd-temperatures", "1"], "--cd-temperatures must be at least 2"),
+    (["--cd-max-temperature", "1"], "--cd-max-temperature must be > 1"),
+])
+def test_cd_pt_options_are_checked(flags, message, capsys):
+    from ebm_ppl.cli import main
+
+    code = main(["train", "--data", "two_moons", "--objective", "cd", "--cd-kernel", "pt",
+                 "--steps", "1", *flags])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "constant"])

@@ -11,6 +11,7 @@ _NCE = "ebm_ppl/objectives/nce.py"
 _SM_REF = "tests/objectives/test_score_matching_reference.py"
 _CD_REF = "tests/objectives/test_contrastive_divergence_reference.py"
 _NCE_REF = "tests/objectives/test_nce_reference.py"
+_PTCD = "tests/objectives/test_cd_tempering.py"
 
 MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------------ exact SM
@@ -155,6 +156,23 @@ MUTANTS: list[Mutant] = [
         new="restart = jax.random.bernoulli(key_reinit, 1.0 - config.reinit_prob, (num,))",
         why="PCD: chains restarted with probability 1 - reinit_prob (keep/restart inverted)",
         tests=(_CD_REF,),
+    ),
+    Mutant(
+        name="objectives.cd_pt_replicas_collapsed",
+        path=_CD,
+        old="states = jax.vmap(lambda x: init_replicas(config.kernel, x, logdensity_fn))(start)",
+        new="states = init_chains(config.kernel, logdensity_fn, start[:, 0])",
+        why="PT-CD: every replica restarted at the cold one's position at each update "
+            "(the hot replicas' travel between modes is lost)",
+        tests=(_PTCD,),
+    ),
+    Mutant(
+        name="objectives.cd_pt_buffer_keeps_old_replicas",
+        path=_CD,
+        old="kept = chains.replicas.position if config.num_replicas else chains.position",
+        new="kept = start if config.num_replicas else chains.position",
+        why="PT-CD: the advanced replicas are not written back to the buffer",
+        tests=(_PTCD,),
     ),
     Mutant(
         name="objectives.cd_noise_range",
