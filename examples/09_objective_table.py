@@ -62,10 +62,24 @@ from ebm_ppl.cli import build_parser  # noqa: E402
 from ebm_ppl.cli.commands import draw_annealed, make_optimizer, noise_levels  # noqa: E402
 from ebm_ppl.cli.commands import make_objective as cli_make_objective  # noqa: E402
 from ebm_ppl.cli.commands import train as cli_train  # noqa: E402
+from ebm_ppl.diagnostics.modes import kmeans  # noqa: E402
 
 NAME = "09_objective_table"
 DATASETS = ("two_moons", "8gaussians", "rings", "checkerboard", "swiss_roll")
-OBJECTIVES = ("cd", "sm", "dsm", "ssm", "nce")
+OBJECTIVES = ("cd", "cd-pt", "sm", "dsm", "ssm", "nce")
+#: Rows that are an objective with other CLI settings: ``cd-pt`` is
+#: ``ebm-ppl train --objective cd --cd-kernel pt`` (PT-CD, parallel-tempering negatives).
+ROW_SETTINGS = {"cd-pt": {"objective": "cd", "cd_kernel": "pt"}}
+#: Data sets whose separated modes get a mass table: name -> (number of modes, feature
+#: that separates them: the point itself for 8 Gaussians, its radius for the rings).
+#: The true masses are the generators': 1/8 each, and ring k of 4 gets k/10
+#: (:func:`ebm_ppl.datasets.rings` spreads points uniformly in arc length).
+MASS_DATASETS = {"8gaussians": (8, "point"), "rings": (4, "radius")}
+#: Draws kept per chain for the mass table (100 chains: 4000 draws).
+MASS_DRAWS_PER_CHAIN = 40
+#: The parallel-tempering sampler of the mass table (mass-aware: chains from N(0, I)
+#: cross between modes through the hot replicas): temperatures, hottest temperature.
+MASS_PT = (8, 50.0)
 BASELINES = ("gaussian", "kde", "held-out")
 #: The CLI's noise-conditional objective, drawn by annealed Langevin dynamics as
 #: ``ebm-ppl sample`` draws it.
@@ -88,8 +102,37 @@ def cli_defaults(dataset: str, objective: str = "dsm") -> argparse.Namespace:
 
 
 def make_objective(name: str, args: argparse.Namespace) -> Any:
-    """The objective ``ebm-ppl train --objective NAME`` builds from ``args``."""
-    return cli_make_objective(argparse.Namespace(**{**vars(args), "objective": name}))
+    """The objective of row ``name`` as ``ebm-ppl train --objective NAME`` builds it from
+    ``args`` (with the row's :data:`ROW_SETTINGS`)."""
+    settings = ROW_SETTINGS.get(name, {"objective": name})
+    return cli_make_objective(argparse.Namespace(**{**vars(args), **settings}))
+
+
+def mode_features(x: np.ndarray, kind: str) -> np.ndarray:
+    """What separates the modes: the point, or its radius (as a column)."""
+    return x if kind == "point" else np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def mode_mass(draws: np.ndarray, centers: np.ndarray, kind: str) -> np.ndarray:
+    """Fraction of ``draws`` nearest to each of ``centers`` (in :func:`mode_features`)."""
+    feats = mode_features(draws[np.all(np.isfinite(draws), axis=1)], kind)
+    labels = np.argmin(((feats[:, None] - centers[None]) ** 2).sum(-1), axis=1)
+    return np.bincount(labels, minlength=len(centers)) / max(len(labels), 1)
+
+
+def pt_draws(pot: Any, dim: int, seed: int) -> np.ndarray:
+    """Draws of ``pot`` by parallel tempering over MALA (``MASS_PT``; default warm-up:
+    per-replica step sizes and the ladder), chains started at N(0, I)."""
+    num, t_max = MASS_PT
+    kernel = ebm_ppl.kernels.parallel_tempering(ebm_ppl.kernels.mala(0.01),
+                                                num_temperatures=num, max_temperature=t_max)
+    init = jax.random.normal(jax.random.key(seed), (NUM_CHAINS, dim))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a poor model may warn; the mass table reports it
+        idata = ebm_ppl.sample(pot, kernel, init, num_samples=MASS_DRAWS_PER_CHAIN,
+                               num_warmup=WARMUP, thin=THIN, num_chains=NUM_CHAINS,
+                               seed=seed, progress=False)
+    return idata.posterior["x"].values.reshape(-1, dim)
 
 
 def nearest_distance(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -145,8 +188,12 @@ def score(draws: np.ndarray, held_out: np.ndarray, ell: float, seed: int) -> dic
             "median_nn": float(np.median(nearest_distance(draws, held_out))), "finite": True}
 
 
-def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], dict]:
-    """Train every objective on one data set; returns its table column and draws."""
+def run_dataset(dataset: str, quick: bool, seed: int,
+                models: Sequence[str] = MODELS) -> tuple[dict[str, Any], dict]:
+    """Train every objective of ``models`` on one data set; returns its table column and
+    draws. On :data:`MASS_DATASETS` each cell also gets ``mass_tv``, the total-variation
+    distance between the row's mass per mode and the generator's (trained energies
+    drawn by :func:`pt_draws`; ncsn and the baselines by their own draws)."""
     args = cli_defaults(dataset)
     num_steps = 200 if quick else args.steps
     args.steps = num_steps  # the learning-rate schedule spans the steps actually run
@@ -157,12 +204,30 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
     rng = np.random.default_rng(seed)
     draws = baseline_draws(train, floor, NUM_CHAINS * DRAWS_PER_CHAIN, rng)
     column: dict[str, Any] = {"bandwidth": ell, "num_steps": num_steps, "n": n}
+    mass = None
+    if dataset in MASS_DATASETS:
+        num_modes, kind = MASS_DATASETS[dataset]
+        centers = kmeans(mode_features(held_out, kind), num_modes,
+                                                   seed)
+        if kind == "point":
+            data_mass = np.full(num_modes, 1.0 / num_modes)
+        else:  # ring k (by radius) has mass proportional to k
+            rank = np.argsort(np.argsort(centers[:, 0])) + 1.0
+            data_mass = rank / rank.sum()
+        column["true_mass"] = data_mass.tolist()
+
+        def mass(x: np.ndarray) -> dict[str, Any]:
+            found = mode_mass(x, centers, kind)
+            return {"mass": found.tolist(),
+                    "mass_tv": float(0.5 * np.abs(found - data_mass).sum())}
     for name, x in draws.items():
         column[name] = score(x, held_out, ell, seed)
+        if mass is not None:
+            column[name].update(mass(x))
     energy = ebm_ppl.nn.mlp_energy(tuple(args.hidden), args.activation,
                                    quadratic=args.quadratic)
     params0 = energy.init(jax.random.key(seed), train.shape[1])
-    for name in OBJECTIVES:
+    for name in (m for m in OBJECTIVES if m in models):
         with Timer() as timer:
             result = ebm_ppl.fit(energy, params0, train, make_objective(name, args),
                                  make_optimizer(args), num_steps=num_steps,
@@ -177,10 +242,15 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
                      "losses_finite": bool(np.all(np.isfinite(loss))),
                      "mala_acceptance": acceptance, "ksd": gof.ksd,
                      "ksd_p_value": gof.p_value})
+        if mass is not None and cell["finite"]:
+            cell.update(mass(pt_draws(pot, train.shape[1], seed)))
         column[name] = cell
-        print(f"  {dataset:12s} {name:4s} MMD² {cell['mmd2']:.5f} (p {cell['mmd_p_value']:.3f})"
+        print(f"  {dataset:12s} {name:5s} MMD² {cell['mmd2']:.5f} (p {cell['mmd_p_value']:.3f})"
               f"  median NN {cell['median_nn']:.4f}  KSD {gof.ksd:.3f} (p {gof.p_value:.3f})"
-              f"  {timer.seconds:.1f} s", flush=True)
+              + (f"  mass TV {cell['mass_tv']:.3f}" if "mass_tv" in cell else "")
+              + f"  {timer.seconds:.1f} s", flush=True)
+    if NCSN not in models:
+        return column, {"held_out": held_out, **draws}
     with Timer() as timer:
         x, pot, rejected, losses_finite = ncsn_draws(dataset, train, quick, seed)
     draws[NCSN] = x
@@ -189,6 +259,8 @@ def run_dataset(dataset: str, quick: bool, seed: int) -> tuple[dict[str, Any], d
                                               num_bootstrap=NUM_PERMUTATIONS)
     cell.update({"train_seconds": timer.seconds, "rejected_steps": rejected,
                  "losses_finite": losses_finite, "ksd": gof.ksd, "ksd_p_value": gof.p_value})
+    if mass is not None:
+        cell.update(mass(x))
     column[NCSN] = cell
     print(f"  {dataset:12s} {NCSN:4s} MMD² {cell['mmd2']:.5f} (p {cell['mmd_p_value']:.3f})"
           f"  median NN {cell['median_nn']:.4f}  {timer.seconds:.1f} s", flush=True)
@@ -242,9 +314,12 @@ def markdown(results: dict[str, Any], key: str, scale: float, digits: int,
              spread: bool = False) -> str:
     """One Markdown table: rows objectives + baselines, columns data sets (with
     ``spread``, each cell is ``median (min – max)`` over the seeds)."""
-    datasets = [d for d in DATASETS if d in results["datasets"]]
+    datasets = [d for d in DATASETS if d in results["datasets"]
+                and key in results["datasets"][d]["held-out"]]
     lines = ["| | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     for row in (*MODELS, *BASELINES):
+        if not all(key in results["datasets"][d].get(row, {}) for d in datasets):
+            continue
         cells = []
         for d in datasets:
             cell = results["datasets"][d][row]
@@ -262,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(argv) if argv is not None else None
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--datasets", default=",".join(DATASETS))
+    extra.add_argument("--models", default=",".join(MODELS),
+                       help="comma-separated rows to train (default: all)")
     extra.add_argument("--seeds", default=None,
                        help="comma-separated seeds; each cell is the median over them")
     known, rest = extra.parse_known_args(argv)
@@ -277,7 +354,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     unknown = sorted(set(chosen) - set(DATASETS))
     if unknown:
         raise SystemExit(f"--datasets must name data sets among {list(DATASETS)}, got {unknown}")
+    models = [m.strip() for m in known.models.split(",") if m.strip()]
+    if not models or set(models) - set(MODELS):
+        raise SystemExit(f"--models must name rows among {list(MODELS)}, got {models}")
     results: dict[str, Any] = {"datasets": {}, "quick": args.quick, "seeds": seeds,
+                               "models": models,
                                "cli_defaults": vars(cli_defaults(chosen[0]))}
     results["cli_defaults"].pop("func", None)
     all_draws = {}
@@ -285,12 +366,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for dataset in chosen:
             columns = []
             for seed in seeds:
-                column, draws = run_dataset(dataset, args.quick, seed)
+                column, draws = run_dataset(dataset, args.quick, seed, models)
                 columns.append(column)
                 all_draws.setdefault(dataset, draws)  # the figure shows the first seed
             results["datasets"][dataset] = combine(columns)
     results["seconds"] = timer.seconds
-    if "two_moons" in results["datasets"]:
+    if "two_moons" in results["datasets"] and {"cd", "dsm"} <= set(models):
         moons = results["datasets"]["two_moons"]
         results["two_moons_cd_over_dsm_median_nn"] = moons["cd"]["median_nn"] / moons["dsm"][
             "median_nn"]
@@ -300,13 +381,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           + markdown(results, "mmd2_local", 1e3, 2, spread=True))
     print("\nmedian distance from a draw to its nearest held-out point\n"
           + markdown(results, "median_nn", 1.0, 3))
+    if set(MASS_DATASETS) & set(chosen):
+        print("\nmass per mode: total-variation distance to the true masses (trained "
+              "energies drawn by parallel tempering from N(0, I))\n"
+              + markdown(results, "mass_tv", 1.0, 3))
     _plot(all_draws, args.out)
     save_json(results, args.out)
     return results
 
 
 def _plot(all_draws: dict[str, dict[str, np.ndarray]], out: Any) -> None:
-    rows = ("held_out", *MODELS, "gaussian", "kde")
+    first = next(iter(all_draws.values()))
+    rows = [r for r in ("held_out", *MODELS, "gaussian", "kde") if r in first]
     fig, axes = plt.subplots(len(all_draws), len(rows), squeeze=False,
                              figsize=(2.2 * len(rows), 2.2 * len(all_draws)))
     for i, (dataset, draws) in enumerate(all_draws.items()):

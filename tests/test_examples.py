@@ -235,7 +235,7 @@ def test_08_energy_parameters(tmp_path: Path) -> None:
 def test_09_objective_table_quick(tmp_path: Path) -> None:
     r = run("09_objective_table", tmp_path, "--datasets", "two_moons")
     moons = r["datasets"]["two_moons"]
-    for name in ("cd", "sm", "dsm", "ssm", "nce", "ncsn"):
+    for name in ("cd", "cd-pt", "sm", "dsm", "ssm", "nce", "ncsn"):
         assert moons[name]["losses_finite"] and moons[name]["finite"], name
         assert 0 < moons[name]["mmd_p_value"] <= 1 and 0 < moons[name]["ksd_p_value"] <= 1
     # the second held-out set is the noise floor (MMD² noise ~1e-3 at n = m = 1000)

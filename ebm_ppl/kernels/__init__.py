@@ -16,7 +16,7 @@ from typing import Any
 
 from ebm_ppl.kernels.base import ADAPTATIONS, Kernel
 from ebm_ppl.kernels.blackjax import barker, hmc, mala, nuts
-from ebm_ppl.kernels.chains import init_chains, run_chains, step_chains
+from ebm_ppl.kernels.chains import init_chains, run_chains, run_from_states, step_chains
 from ebm_ppl.kernels.exchange import ExchangeInfo, ExchangeState, exchange
 from ebm_ppl.kernels.from_blackjax import from_blackjax
 from ebm_ppl.kernels.mh import MHInfo, MHState, Proposal, independent, mh, random_walk
@@ -54,6 +54,7 @@ __all__ = [
     "parallel_tempering",
     "random_walk",
     "run_chains",
+    "run_from_states",
     "step_chains",
     "tempered_ladder",
     "ula",

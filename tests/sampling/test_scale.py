@@ -31,6 +31,8 @@ def _kernels():
         "nuts": ebm_ppl.kernels.nuts(0.5),
         "rwmh": ebm_ppl.kernels.random_walk(0.8),
         "imh": ebm_ppl.kernels.independent(dist.Normal(jnp.zeros(2), 2.0).to_event(1)),
+        "pt": ebm_ppl.kernels.parallel_tempering(ebm_ppl.kernels.mala(0.4),
+                                                 num_temperatures=3, max_temperature=10.0),
     }
 
 
@@ -71,7 +73,7 @@ def test_same_draws_whatever_the_device_count():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ula", "nuts", "rwmh", "imh"])
+@pytest.mark.parametrize("name", ["ula", "nuts", "rwmh", "imh", "pt"])
 def test_resume_continues_bitwise(name, tmp_path):
     """A run resumed from its saved InferenceData equals one uninterrupted run."""
     kernel = _kernels()[name]
