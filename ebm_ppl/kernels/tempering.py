@@ -76,7 +76,8 @@ class ParallelTemperingState(NamedTuple):
         cached log density and gradient are those of :math:`\\beta_k \\log p`.
     betas
         ``(K,)`` inverse temperatures the cached values of ``replicas`` refer to (a step
-        with another ladder rescales them first, so a ladder may change between steps).
+        with another ladder rescales them first, so a ladder may change between steps;
+        all 1 after ``init``).
     labels
         ``(K,)`` int: which replica (numbered by its starting temperature) sits at each
         temperature.
@@ -126,15 +127,16 @@ class ParallelTemperingInfo(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class _Init:
-    """``init(position, logdensity_fn)``: every replica at ``position``. Compared by
-    value (base ``init`` and ladder), so equal kernels share a compilation."""
+    """``init(position, logdensity_fn)``: every replica at ``position``, caches at
+    :math:`\beta = 1` (the first step rescales them to the ladder, so the ladder stays a
+    traced parameter). Compared by value, so equal kernels share a compilation."""
 
     base_init_fn: Callable
-    betas: tuple[float, ...]
+    num_replicas: int
 
     def __call__(self, position: ArrayTree, logdensity_fn: LogDensityFn
                  ) -> ParallelTemperingState:
-        betas = jnp.asarray(self.betas, dtype=float_dtype())
+        betas = jnp.ones(self.num_replicas, dtype=float_dtype())
         positions = jax.tree.map(
             lambda x: jnp.broadcast_to(x, (betas.shape[0], *jnp.shape(x))), position
         )
@@ -370,11 +372,9 @@ def parallel_tempering(
     >>> betas = kernels.tempered_ladder(4, 50.0)
     >>> pt = kernels.parallel_tempering(kernels.mala(0.2), betas=betas,
     ...                                 replica_parameters={"step_size": 0.2 / betas})
-    >>> logdensity = lambda x: jnp.logaddexp(-0.5 * jnp.sum((x - 4.0) ** 2),
-    ...                                      -0.5 * jnp.sum((x + 4.0) ** 2))
+    >>> logdensity = lambda x: jnp.logaddexp(-0.5 * jnp.sum((x - 4) ** 2), -0.5 * x @ x)
     >>> state = pt.init(jnp.zeros(2), logdensity)
-    >>> state, info = jax.jit(pt.step, static_argnums=2)(jax.random.key(0), state,
-    ...                                                  logdensity)
+    >>> state, info = jax.jit(pt.step, static_argnums=2)(jax.random.key(0), state, logdensity)
     >>> state.position.shape, info.swap_acceptance.shape
     ((2,), (3,))
     """
@@ -405,7 +405,7 @@ def parallel_tempering(
         base = _replica_parameters(base, replica_parameters, num)
     return Kernel(
         name=_NAME,
-        init_fn=_Init(kernel.init_fn, tuple(float(b) for b in np.asarray(ladder))),
+        init_fn=_Init(kernel.init_fn, num),
         kernel_fn=_parallel_tempering_step,
         parameters={"kernel": base, "betas": ladder},
         static_parameters=(("swap", swap),),

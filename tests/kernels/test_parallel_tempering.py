@@ -210,7 +210,7 @@ def test_cached_logdensity_and_gradient_follow_the_temperature(name):
     old_betas = jnp.asarray([1.0, 0.6, 0.3, 0.1])
     new_betas = jnp.asarray([1.0, 0.5, 0.25, 0.05])
     pt = kernels.parallel_tempering(CACHE_KERNELS[name](), betas=old_betas)
-    # init caches the old ladder's values; the first step rescales them to the new one
+    # init caches beta = 1; the first step rescales the caches to the new ladder
     states, _ = trajectory(with_betas(pt, new_betas), jnp.zeros((8, 2)), jax.random.key(2903),
                            logdensity_fn=quartic_logdensity, num_steps=30)
     assert np.any(np.asarray(states.labels) != np.arange(4)), "no swap happened"
