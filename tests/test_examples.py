@@ -250,6 +250,11 @@ def test_09_objective_table_full(tmp_path: Path) -> None:
     r = run("09_objective_table", tmp_path, "--seeds", "0,1,2", quick=False, timeout=5400)
     datasets = ("two_moons", "8gaussians", "rings", "checkerboard", "swiss_roll")
     d = r["datasets"]
+    # 09b: "the cd-pt median mass TV is below the cd one on both data sets and at most the
+    # held-out row's + 0.005"
+    for name in ("8gaussians", "rings"):
+        tv = {row: d[name][row]["mass_tv"] for row in ("cd", "cd-pt", "held-out")}
+        assert tv["cd-pt"] < tv["cd"] and tv["cd-pt"] <= tv["held-out"] + 0.005, (name, tv)
     assert set(d) == set(datasets) and r["seeds"] == [0, 1, 2]
     moons, rings, roll, checker = (d[k] for k in ("two_moons", "rings", "swiss_roll",
                                                   "checkerboard"))
@@ -362,3 +367,29 @@ def test_09_objective_table_full(tmp_path: Path) -> None:
     for name in ("cd", "nce"):
         assert any(seed[name]["ksd_p_value"] > 0.05 >= seed[name]["mmd_local_p_value"]
                    for k in datasets for seed in d[k]["per_seed"]), (name, ksd_p[name])
+
+
+# ---------------------------------------------------------------- 10
+@pytest.mark.slow
+def test_10_digits_completion(tmp_path: Path) -> None:
+    r = run("10_digits_completion", tmp_path)
+    mala, same_gradients, pt = r["mala"], r["mala_same_gradients"], r["pt"]
+    # "PT costs 8 gradients per step; 'MALA, same gradients' runs 8x the steps": the
+    # comparison of those two is at equal cost
+    assert pt["gradients"] == same_gradients["gradients"] == 8 * mala["gradients"]
+    # "the posterior over the missing half spans several digit classes": at least three
+    # classes hold more than 5 % of PT's draws (five in each seed tried)
+    assert np.sum(arr(pt["weights"]) > 0.05) >= 3, pt["weights"]
+    # "PT and MALA with the same gradient budget agree on every class weight within
+    # Monte-Carlo error" (z from the ArviZ MCSE of the class indicators, Bonferroni)
+    assert np.max(np.abs(arr(r["z_weights_pt_vs_mala_same_gradients"]))) < r["z_critical"]
+    # "run for the same number of steps from the same start, PT's chains agree better than
+    # MALA's: the excess R-hat - 1 of the class indicators is less than half of MALA's"
+    assert pt["rhat_class_max"] - 1 < 0.5 * (mala["rhat_class_max"] - 1), (
+        pt["rhat_class_max"], mala["rhat_class_max"])
+    # "... and a PT chain visits at least one class more than a MALA chain, on average"
+    assert np.mean(pt["visited_per_chain"]) >= np.mean(mala["visited_per_chain"]) + 1, (
+        pt["visited_per_chain"], mala["visited_per_chain"])
+    # "pooled over the chains, PT visits at least as many classes as MALA" (not more:
+    # MALA's chains leave the start too, each slowly; see the README)
+    assert pt["visited"] >= mala["visited"], (pt["visited"], mala["visited"])
