@@ -246,7 +246,7 @@ def test_09_objective_table_quick(tmp_path: Path) -> None:
 @pytest.mark.heavy
 def test_09_objective_table_full(tmp_path: Path) -> None:
     """The claims of the README's table 09, on the README's own run: every data set, the
-    three seeds, the full sizes (about 15 minutes on 2 cores; CI does not run it)."""
+    three seeds, the full sizes (about 30 minutes on 2 cores; CI does not run it)."""
     r = run("09_objective_table", tmp_path, "--seeds", "0,1,2", quick=False, timeout=5400)
     datasets = ("two_moons", "8gaussians", "rings", "checkerboard", "swiss_roll")
     d = r["datasets"]

@@ -7,14 +7,18 @@
   result.
 * :class:`Exchange`: the exchange algorithm for models whose EnergyDistribution
   parameters depend on latent sites (doubly-intractable posteriors).
+* :class:`ParallelTempering`: parallel tempering over any ebm_ppl kernel, for
+  multimodal models (energy priors); the cold replica is the recorded chain.
 """
 
 from ebm_ppl.model.distribution import EnergyDistribution
 from ebm_ppl.model.groups import add_model_groups, add_posterior_predictive
 from ebm_ppl.numpyro.exchange import Exchange
 from ebm_ppl.numpyro.kernels import MH, ULA, BlackJAXKernel, EBMKernel, EBMKernelState
+from ebm_ppl.numpyro.tempering import ParallelTempering, ParallelTemperingKernelState
 
 __all__ = [
     "add_model_groups",
     "add_posterior_predictive",
-    "EnergyDistribution", "Exchange", "EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel"]
+    "EnergyDistribution", "Exchange", "EBMKernel", "EBMKernelState", "ULA", "MH", "BlackJAXKernel",
+    "ParallelTempering", "ParallelTemperingKernelState"]

@@ -313,7 +313,7 @@ class EBMKernel(_ModelKernel):
                 inner, kernel = warmup.tune_one(kernel, key_tune, inner, logdensity_fn,
                                                 int(num_warmup))
             warmup = self._step_warmup(position).init(kernel, position, num_warmup)
-            return EBMKernelState(
+            return self._with_stats(EBMKernelState(
                 i=jnp.asarray(0),
                 z=inner.position,
                 potential_energy=_potential_energy(pot, inner),
@@ -325,7 +325,7 @@ class EBMKernel(_ModelKernel):
                 adapt_state=self._adapt_state(kernel, warmup, target, inner.position),
                 inner=inner,
                 rng_key=rng_key,
-            )
+            ), None)
 
         return init_one
 
@@ -389,12 +389,14 @@ class EBMKernel(_ModelKernel):
         # a traced target enters as a shift of the statistic: every warm-up updates on
         # (target - acceptance) only, so this is exact.
         step_warmup = self._step_warmup(inner.position)
-        shifted = accept_prob + (step_warmup.target_acceptance_rate - adapt.target_accept_prob)
+        shift = step_warmup.target_acceptance_rate - adapt.target_accept_prob
+        shifted = accept_prob + shift
         new_kernel, warmup = step_warmup.update(kernel, adapt.warmup, inner.position,
-                                                shifted.astype(dtype))
+                                                shifted.astype(dtype),
+                                                self._warmup_stats(stats, shift))
         n = jnp.where(in_warmup, state.i + 1, state.i - adapt.warmup.num_warmup + 1)
         mean_accept_prob = state.mean_accept_prob + (accept_prob - state.mean_accept_prob) / n
-        return EBMKernelState(
+        return self._with_stats(EBMKernelState(
             i=state.i + 1,
             z=inner.position,
             potential_energy=_potential_energy(pot, inner),
@@ -407,7 +409,18 @@ class EBMKernel(_ModelKernel):
                                           inner.position),
             inner=inner,
             rng_key=rng_key,
-        )
+        ), stats)
+
+    def _warmup_stats(self, stats: dict[str, Array], shift: Array) -> dict[str, Array]:
+        """The ``stats`` fed to the warm-up, with ``shift`` (the warm-up's target minus
+        ``target_accept_prob``) added to any acceptance statistic it steers besides
+        ``acceptance_rate`` (none here)."""
+        return stats
+
+    def _with_stats(self, state: EBMKernelState, stats: dict[str, Array] | None) -> Any:
+        """The chain state kept by NumPyro: ``state``, or a subclass's state type with
+        more fields read from the transition's ``stats`` (None at ``init``)."""
+        return state
 
     def __repr__(self) -> str:
         source = "model" if self._model is not None else "potential_fn"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +31,9 @@ NUM_RESAMPLES = 500
 #: Run configuration entries shown in the report.
 _CONFIG_KEYS = ("kernel", "num_chains", "num_samples", "num_warmup", "thin", "step_size",
                 "sampling_time_s", "seed")
+#: File names of the report's own figures, which ``images`` may not reuse.
+FIGURE_FILES = ("trace.png", "rank.png", "energy.png", "pair.png", "density.png", "ksd.png",
+                "training.png")
 
 
 def _even_subsample(draws: np.ndarray, limit: int) -> np.ndarray:
@@ -152,6 +156,7 @@ def report(
     seed: int = 0,
     notes: Sequence[tuple[str, str]] = (),
     log_z: Sequence[Any] = (),
+    images: Sequence[tuple[str, str | Path]] = (),
 ) -> Path:
     """Write ``index.html`` (self-contained) and ``report.md`` with PNG figures.
 
@@ -167,7 +172,8 @@ def report(
       :math:`\\exp(-E)` when ``pot`` is given;
     * ``ksd.png``: KSD statistic and p-value per chain (needs ``pot``);
     * ``training.png``: the meaningful curves of ``fit_result.history``
-      (:func:`~ebm_ppl.reporting.figures.training_curves`).
+      (:func:`~ebm_ppl.reporting.figures.training_curves`);
+    * the caller's own PNGs, ``images``.
 
     Parameters
     ----------
@@ -199,6 +205,11 @@ def report(
         table (:func:`~ebm_ppl.diagnostics.ais_log_z`,
         :func:`~ebm_ppl.diagnostics.smc_log_z`: anything with ``log_z`` and
         ``stderr``); with two, their difference in combined standard errors.
+    images
+        ``(title, path)`` pairs of PNG files drawn by the caller (posterior completions
+        of an image model, say), placed after the report's own figures under their
+        titles; each file is copied into ``out_dir`` unless it is already there, so
+        its name must differ from the report's own (:data:`FIGURE_FILES`).
 
     Returns
     -------
@@ -211,7 +222,7 @@ def report(
     TypeError
         If ``idata`` is not an InferenceData.
     ValueError
-        If ``data`` is not a 2-D array.
+        If ``data`` is not a 2-D array, or a file of ``images`` does not exist.
 
     Examples
     --------
@@ -227,6 +238,7 @@ def report(
         data_arr = np.asarray(data, dtype=float)
         if data_arr.ndim != 2:
             raise ValueError(f"data must have shape (n, d), got {data_arr.shape}")
+    extra = _check_images(images)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if summary is None:
@@ -247,4 +259,29 @@ def report(
     sections += [Section(heading, text) for heading, text in notes]
     history = figures.training_curves(fit_result) if fit_result is not None else {}
     drawn = _draw(_plots(idata, pot, data_arr, summary, history), out)
+    drawn += [ReportFigure(heading, _copy_into(path, out), "") for heading, path in extra]
     return write_run_documents(out, title, summary, drawn, sections)
+
+
+def _check_images(images: Sequence[tuple[str, str | Path]]) -> list[tuple[str, Path]]:
+    """``images`` as ``(title, Path)`` pairs; raises before any work if a file is missing."""
+    checked = []
+    for entry in images:
+        if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+            raise ValueError(f"images must hold (title, path) pairs, got {entry!r}")
+        heading, path = str(entry[0]), Path(entry[1])
+        if not path.is_file():
+            raise ValueError(f"images: the file {str(path)!r} of {heading!r} does not exist")
+        if path.suffix.lower() != ".png" or path.name in FIGURE_FILES:
+            raise ValueError(f"images must be .png files not named like the report's own "
+                             f"figures {FIGURE_FILES}, got {path.name!r}")
+        checked.append((heading, path))
+    return checked
+
+
+def _copy_into(path: Path, out: Path) -> Path:
+    """``path`` itself when it lies in ``out``, else its copy there (same name)."""
+    target = out / path.name
+    if path.resolve() != target.resolve():
+        shutil.copyfile(path, target)
+    return target

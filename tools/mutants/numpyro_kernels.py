@@ -8,6 +8,8 @@ _EXCHANGE = "ebm_ppl/kernels/exchange.py"
 _NP_EXCHANGE = "ebm_ppl/numpyro/exchange.py"
 _EXCHANGE_TESTS = ("tests/numpyro/test_exchange_posterior.py",)
 _ADAPTER_TESTS = ("tests/numpyro/test_numpyro_adapters.py",)
+_NP_TEMPERING = "ebm_ppl/numpyro/tempering.py"
+_TEMPERING_TESTS = ("tests/numpyro/test_parallel_tempering.py",)
 
 MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------ kernels/exchange.py
@@ -123,8 +125,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="numpyro_kernels.target_shift_sign",
         path="ebm_ppl/numpyro/base.py",
-        old="shifted = accept_prob + (step_warmup.target_acceptance_rate - adapt.target_accept_prob)",
-        new="shifted = accept_prob + (adapt.target_accept_prob - step_warmup.target_acceptance_rate)",
+        old="shift = step_warmup.target_acceptance_rate - adapt.target_accept_prob",
+        new="shift = adapt.target_accept_prob - step_warmup.target_acceptance_rate",
         why="target_accept_prob shift with the wrong sign (adapts to 2*default - target)",
         tests=_ADAPTER_TESTS,
     ),
@@ -193,5 +195,22 @@ MUTANTS: list[Mutant] = [
         new="len(self.dense_groups) == 1",
         why="one dense group plus diagonal sites adapted as one full dense matrix",
         tests=_ADAPTER_TESTS,
+    ),
+    # ------------------------------------------------------------ tempering.py
+    Mutant(
+        name="numpyro_kernels.tempering_step_size_of_hottest",
+        path=_NP_TEMPERING,
+        old="state._replace(step_size=jnp.asarray(step_sizes[0], state.step_size.dtype))",
+        new="state._replace(step_size=jnp.asarray(step_sizes[-1], state.step_size.dtype))",
+        why="NumPyro's step_size reports the hottest replica's step instead of the cold one's",
+        tests=_TEMPERING_TESTS,
+    ),
+    Mutant(
+        name="numpyro_kernels.tempering_target_shift_sign",
+        path=_NP_TEMPERING,
+        old='"replica_acceptance": stats["replica_acceptance"] + shift}',
+        new='"replica_acceptance": stats["replica_acceptance"] - shift}',
+        why="a traced target shifts the replicas' acceptance the wrong way (mirror target)",
+        tests=(_TEMPERING_TESTS[0] + "::test_traced_target_steers_every_replica",),
     ),
 ]
