@@ -146,16 +146,18 @@ def mclmc(target_acceptance_rate: float = 0.8) -> MCLMCWarmup:
     return MCLMCWarmup(target_acceptance_rate=float(target_acceptance_rate))
 
 
-def tempering(target_acceptance_rate: float = 0.574, *, ladder_updates: int = 4
-              ) -> TemperingWarmup:
-    """Warm-up of parallel tempering: every replica's step size by dual averaging, and
-    the temperature ladder re-spaced towards equal swap rates (Syed et al. 2022) at
+def tempering(target_acceptance_rate: float = 0.574, *, ladder_updates: int = 4,
+              adapt_mass_matrix: bool = False) -> TemperingWarmup:
+    """Warm-up of parallel tempering: every replica's step size by dual averaging, the
+    temperature ladder re-spaced towards equal swap rates (Syed et al. 2022) and, with
+    ``adapt_mass_matrix``, every replica's inverse mass matrix re-estimated, at
     ``ladder_updates`` window ends; see :class:`TemperingWarmup`."""
     if isinstance(ladder_updates, bool) or not isinstance(ladder_updates, int) or \
             ladder_updates < 0:
         raise ValueError(f"ladder_updates must be an integer >= 0, got {ladder_updates!r}")
     return TemperingWarmup(target_acceptance_rate=float(target_acceptance_rate),
-                           ladder_updates=ladder_updates)
+                           ladder_updates=ladder_updates,
+                           adapt_mass_matrix=bool(adapt_mass_matrix))
 
 
 def none() -> NoWarmup:

@@ -66,6 +66,12 @@ class Warmup:
         """Warm-up state of one chain of ``kernel`` at ``position``."""
         return NoWarmupState(*counters(num_warmup))
 
+    def observe(self, state: Any) -> ArrayTree:
+        """What :meth:`update` is fed as ``position`` after a transition to the kernel
+        state ``state``: the chain's position (:class:`TemperingWarmup` takes every
+        replica's when it adapts their mass matrices)."""
+        return state.position
+
     def update(
         self, kernel: Kernel, state: Any, position: ArrayTree, acceptance_rate: ArrayLike,
         stats: dict[str, Array] | None = None,

@@ -8,7 +8,9 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
 from blackjax.adaptation.step_size import dual_averaging_adaptation
+from jax.flatten_util import ravel_pytree
 
 from ebm_ppl._types import Array, ArrayLike, ArrayTree
 from ebm_ppl.adaptation.base import Kernel, Warmup, counters
@@ -123,35 +125,55 @@ def swap_rejection_rates(swap_acceptance: ArrayLike) -> Array:
 class TemperingState(NamedTuple):
     """State of :func:`tempering`: per-replica dual-averaging states (leading replica
     axis), the swap acceptance summed per neighbour pair since the last ladder update
-    and how many swaps each pair was offered, count, length."""
+    and how many swaps each pair was offered, per-replica mass-matrix estimates (BlackJAX
+    ``MassMatrixAdaptationState``, leading replica axis; None when not adapted), count,
+    length."""
 
     dual_averaging: Any
     swap_sum: Array
     swap_count: Array
+    mass: Any
     count: Array
     num_warmup: Array
 
 
 @dataclasses.dataclass(frozen=True)
 class TemperingWarmup(Warmup):
-    """Warm-up of a :func:`~ebm_ppl.kernels.parallel_tempering` kernel (:func:`tempering`).
+    r"""Warm-up of a :func:`~ebm_ppl.kernels.parallel_tempering` kernel (:func:`tempering`).
 
     Each replica's step size follows dual averaging towards ``target_acceptance_rate`` on
     its own acceptance (``sample_stats["replica_acceptance"]``); at the ends of the
     warm-up windows ``num_warmup / 2**k`` (``k = ladder_updates, ..., 1``) the inverse
     temperatures are re-spaced by :func:`adapt_ladder` from the swap rejection rates
     measured since the previous update, and each replica's dual averaging restarts from
-    its average. The replicas' base kernel must have a ``step_size``.
+    its average. With ``adapt_mass_matrix`` (the default for a base kernel whose own
+    warm-up is :func:`window`: HMC, NUTS, preconditioned MALA, Barker) each replica's
+    inverse mass matrix is also set at those window ends to the regularised covariance
+    of that replica's positions in the window, Stan's
+    :math:`\frac{n}{n + 5}\hat\Sigma + 10^{-3}\frac{5}{n + 5} I` (BlackJAX's
+    ``mass_matrix_adaptation``), diagonal or dense as the base kernel's matrix: a
+    replica at :math:`\beta` sees a target about :math:`1/\beta` times wider, so one
+    matrix for all would be wrong for all but one. The replicas' base kernel must have a
+    ``step_size``.
 
     Attributes
     ----------
     ladder_updates
         How many times the ladder is re-spaced (0: the ladder as given).
+    adapt_mass_matrix
+        Whether each replica's inverse mass matrix is estimated (the base kernel must
+        have an ``inverse_mass_matrix``).
     """
 
     name: ClassVar[str] = "tempering"
     target_acceptance_rate: float = 0.574
     ladder_updates: int = 4
+    adapt_mass_matrix: bool = False
+
+    def observe(self, state: Any) -> ArrayTree:
+        """Every replica's position (leading replica axis) when the mass matrices are
+        adapted, else the cold one's."""
+        return state.replicas.position if self.adapt_mass_matrix else state.position
 
     def init(self, kernel: Kernel, position: ArrayTree, num_warmup: ArrayLike
              ) -> TemperingState:
@@ -164,8 +186,17 @@ class TemperingWarmup(Warmup):
         da_init, _, _ = dual_averaging_adaptation(self.target_acceptance_rate)
         pairs = kernel.parameters["betas"].shape[0] - 1
         dtype = jnp.result_type(float)
+        mass = None
+        if self.adapt_mass_matrix:
+            imm = base.parameters.get("inverse_mass_matrix")
+            if imm is None:
+                raise ValueError(f"tempering(adapt_mass_matrix=True) needs a base kernel "
+                                 f"with an inverse mass matrix, got {base.name!r}")
+            imm = jnp.asarray(imm)
+            mm_init = mass_matrix_adaptation(imm.ndim == 2)[0]
+            mass = jax.vmap(lambda m: mm_init(imm.shape[-1], m))(imm)
         return TemperingState(jax.vmap(da_init)(base.parameters["step_size"]),
-                              jnp.zeros(pairs, dtype), jnp.zeros(pairs, dtype),
+                              jnp.zeros(pairs, dtype), jnp.zeros(pairs, dtype), mass,
                               *counters(num_warmup))
 
     def _step(self, kernel, state, position, acceptance_rate, stats):
@@ -179,22 +210,31 @@ class TemperingWarmup(Warmup):
                            or [-1], jnp.int32)
         is_update = jnp.any(state.count + 1 == ends) & (state.count + 1 < state.num_warmup)
         betas = kernel.parameters["betas"]
+        mass = state.mass
+        if self.adapt_mass_matrix:  # position: every replica's (observe)
+            _, mm_update, mm_final = mass_matrix_adaptation(mass.inverse_mass_matrix.ndim == 2)
+            flat = jax.vmap(lambda x: ravel_pytree(x)[0])(position)
+            mass = jax.vmap(mm_update)(mass, flat)
 
         def respace(args):
-            dual_averaging, swap_sum, swap_count = args
+            dual_averaging, swap_sum, swap_count, mass = args
             rejection = 1.0 - swap_sum / jnp.maximum(swap_count, 1.0)
             new_betas = adapt_ladder(betas, jnp.clip(rejection, 0.0, 1.0))
             zeros = jnp.zeros_like(swap_sum)
+            if mass is not None:
+                mass = jax.vmap(mm_final)(mass)
             return (new_betas, jax.vmap(lambda d: da_init(da_final(d)))(dual_averaging),
-                    zeros, zeros)
+                    zeros, zeros, mass)
 
-        betas, dual_averaging, swap_sum, swap_count = jax.lax.cond(
+        betas, dual_averaging, swap_sum, swap_count, mass = jax.lax.cond(
             is_update, respace, lambda args: (betas, *args),
-            (dual_averaging, swap_sum, swap_count))
+            (dual_averaging, swap_sum, swap_count, mass))
         base = kernel.parameters["kernel"].replace(step_size=jnp.exp(dual_averaging.log_step_size))
+        if mass is not None:
+            base = base.replace(inverse_mass_matrix=mass.inverse_mass_matrix)
         kernel = kernel.replace(kernel=base, betas=betas)
         return kernel, state._replace(dual_averaging=dual_averaging, swap_sum=swap_sum,
-                                      swap_count=swap_count)
+                                      swap_count=swap_count, mass=mass)
 
     def final(self, kernel: Kernel, state: Any) -> Kernel:
         """The kernel with every replica's step size at its dual-averaging average."""

@@ -118,7 +118,16 @@ class Kernel:
         """The kernel with the hyper-parameters that depend on the position's size filled
         in: an inverse mass matrix left as None becomes the identity
         (:func:`default_inverse_mass_matrix`, dense when ``dense_mass``). The one place
-        where that default is made."""
+        where that default is made; a wrapper's base kernel (parameter ``"kernel"``, with
+        a leading replica axis, as :func:`~ebm_ppl.kernels.parallel_tempering`'s) gets one
+        identity per replica."""
+        inner = self.parameters.get("kernel")
+        if isinstance(inner, Kernel) and inner.parameters.get("inverse_mass_matrix",
+                                                              0) is None:
+            num = jnp.shape(inner.parameters["step_size"])[0]
+            imm = default_inverse_mass_matrix(position, inner.dense_mass)
+            inner = inner.replace(inverse_mass_matrix=jnp.broadcast_to(imm, (num, *imm.shape)))
+            return dataclasses.replace(self, parameters={**self.parameters, "kernel": inner})
         if "inverse_mass_matrix" not in self.parameters:
             return self
         imm = self.parameters["inverse_mass_matrix"]

@@ -3,7 +3,7 @@
 :func:`tempered_ladder` builds the geometric ladder of inverse temperatures;
 :func:`swap_replicas` proposes swaps between neighbouring replicas (deterministic or
 stochastic even/odd pairs) with acceptance
-:math:`\\min(1, \\exp((\beta_i - \beta_{i+1})(\\ell(x_{i+1}) - \\ell(x_i))))`, :math:`\\ell`
+:math:`\\min(1, \\exp((\\beta_i - \\beta_{i+1})(\\ell(x_{i+1}) - \\ell(x_i))))`, :math:`\\ell`
 the untempered log density, and rescales the swapped states' cached log density and
 gradient to their new temperature; :func:`track_round_trips` counts the round trips of
 the replica labels between the two ends of the ladder.
@@ -11,7 +11,7 @@ the replica labels between the two ends of the ladder.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -23,7 +23,7 @@ from ebm_ppl._validation import check_int
 from ebm_ppl.adaptation.tempering import check_ladder as check_betas
 
 __all__ = ["check_betas", "check_max_temperature", "is_concrete", "float_dtype",
-           "per_replica", "retemper", "swap_replicas", "tempered", "tempered_ladder",
+           "per_replica", "retemper", "set_replica_parameters", "swap_replicas", "tempered", "tempered_ladder",
            "track_round_trips", "untempered_logdensity"]
 
 
@@ -206,3 +206,30 @@ def swap_replicas(
         round_trips=round_trips,
     )
     return new_state, swap_acceptance
+
+
+def set_replica_parameters(base: Any, values: Mapping[str, ArrayLike], num: int) -> Any:
+    """The (replica-batched) base kernel with some parameters set per replica
+    (``parallel_tempering(..., replica_parameters=)``), each value checked."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"replica_parameters must be a dict of per-replica values, got "
+                        f"{type(values).__name__}")
+    allowed = sorted(set(base.parameters) | ({"scale"} if base.scale is not None else set()))
+    for name, value in values.items():
+        if name not in allowed:
+            raise ValueError(f"replica_parameters has unknown parameter {name!r} for kernel "
+                             f"{base.name!r}; allowed: {allowed}")
+        shape = np.shape(value)
+        if not shape or shape[0] != num:
+            raise ValueError(f"replica_parameters[{name!r}] must have a leading axis of "
+                             f"length num_temperatures={num}, got shape {shape}")
+        if name in ("step_size", "scale"):
+            arr = np.asarray(value, dtype=float)
+            if not np.all(np.isfinite(arr) & (arr > 0)):
+                raise ValueError(f"replica_parameters[{name!r}] must be finite and > 0, "
+                                 f"got {arr.tolist()}")
+        if name == "scale" and "scale" not in base.parameters:
+            base = base.replace(proposal=base.parameters["proposal"].with_scale(value))
+        else:
+            base = base.replace(**{name: value})
+    return base

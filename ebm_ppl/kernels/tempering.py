@@ -29,6 +29,7 @@ from ebm_ppl.kernels.replicas import (
     float_dtype,
     is_concrete,
     retemper,
+    set_replica_parameters,
     swap_replicas,
     tempered,
     tempered_ladder,
@@ -228,32 +229,6 @@ def _check_tempering_kernel(kernel: Any) -> None:
                         f"{getattr(kernel, 'name', type(kernel).__name__)!r}")
 
 
-def _replica_parameters(base: Kernel, values: Mapping[str, ArrayLike], num: int) -> Kernel:
-    """The (replica-batched) base kernel with some parameters set per replica."""
-    if not isinstance(values, Mapping):
-        raise TypeError(f"replica_parameters must be a dict of per-replica values, got "
-                        f"{type(values).__name__}")
-    allowed = sorted(set(base.parameters) | ({"scale"} if base.scale is not None else set()))
-    for name, value in values.items():
-        if name not in allowed:
-            raise ValueError(f"replica_parameters has unknown parameter {name!r} for kernel "
-                             f"{base.name!r}; allowed: {allowed}")
-        shape = np.shape(value)
-        if not shape or shape[0] != num:
-            raise ValueError(f"replica_parameters[{name!r}] must have a leading axis of "
-                             f"length num_temperatures={num}, got shape {shape}")
-        if name in ("step_size", "scale"):
-            arr = np.asarray(value, dtype=float)
-            if not np.all(np.isfinite(arr) & (arr > 0)):
-                raise ValueError(f"replica_parameters[{name!r}] must be finite and > 0, "
-                                 f"got {arr.tolist()}")
-        if name == "scale" and "scale" not in base.parameters:
-            base = base.replace(proposal=base.parameters["proposal"].with_scale(value))
-        else:
-            base = base.replace(**{name: value})
-    return base
-
-
 def parallel_tempering(
     kernel: Kernel,
     num_temperatures: int | None = None,
@@ -402,17 +377,26 @@ def parallel_tempering(
     base = jax.tree.map(lambda leaf: jnp.broadcast_to(jnp.asarray(leaf),
                                                       (num, *jnp.shape(leaf))), kernel)
     if replica_parameters is not None:
-        base = _replica_parameters(base, replica_parameters, num)
+        base = set_replica_parameters(base, replica_parameters, num)
     return Kernel(
         name=_NAME,
         init_fn=_Init(kernel.init_fn, num),
         kernel_fn=_parallel_tempering_step,
         parameters={"kernel": base, "betas": ladder},
         static_parameters=(("swap", swap),),
-        default_warmup=(adaptation.tempering(kernel.target_acceptance_rate)
-                        if "step_size" in base.parameters
-                        else adaptation.NoWarmup(kernel.target_acceptance_rate)),
+        default_warmup=_default_warmup(kernel),
     )
+
+
+def _default_warmup(kernel: Kernel) -> adaptation.Warmup:
+    """:func:`~ebm_ppl.adaptation.tempering` for a base kernel that adapts a step size
+    (and the replicas' mass matrices when its own warm-up is ``window``); none for one
+    that adapts nothing (ULA: acceptance 1 would grow its steps without bound)."""
+    own = kernel.default_warmup
+    if "step_size" not in kernel.parameters or own.name == "none":
+        return adaptation.NoWarmup(kernel.target_acceptance_rate)
+    return adaptation.tempering(own.target_acceptance_rate, adapt_mass_matrix=(
+        own.name == "window" and "inverse_mass_matrix" in kernel.parameters))
 
 
 def replica_step_sizes(kernel: Kernel) -> Array | None:

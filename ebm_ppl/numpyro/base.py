@@ -391,7 +391,8 @@ class EBMKernel(_ModelKernel):
         step_warmup = self._step_warmup(inner.position)
         shift = step_warmup.target_acceptance_rate - adapt.target_accept_prob
         shifted = accept_prob + shift
-        new_kernel, warmup = step_warmup.update(kernel, adapt.warmup, inner.position,
+        new_kernel, warmup = step_warmup.update(kernel, adapt.warmup,
+                                                step_warmup.observe(inner),
                                                 shifted.astype(dtype),
                                                 self._warmup_stats(stats, shift))
         n = jnp.where(in_warmup, state.i + 1, state.i - adapt.warmup.num_warmup + 1)

@@ -153,7 +153,8 @@ def _run_chunk(
         if warmup is not None:
             out["step_size"] = step_size_stat(kernels, num_chains)  # sampling: added once
             new_kernels, new_warmup_states = jax.vmap(warmup.update)(
-                kernels, warmup_states, new_states.position, stats["acceptance_rate"], stats
+                kernels, warmup_states, warmup.observe(new_states), stats["acceptance_rate"],
+                stats
             )
         return (new_states, new_kernels, new_warmup_states), out
 

@@ -9,7 +9,7 @@ _NP_EXCHANGE = "ebm_ppl/numpyro/exchange.py"
 _EXCHANGE_TESTS = ("tests/numpyro/test_exchange_posterior.py",)
 _ADAPTER_TESTS = ("tests/numpyro/test_numpyro_adapters.py",)
 _NP_TEMPERING = "ebm_ppl/numpyro/tempering.py"
-_TEMPERING_TESTS = ("tests/numpyro/test_parallel_tempering.py",)
+_TEMPERING_TESTS = ("tests/numpyro/test_numpyro_tempering.py",)
 
 MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------ kernels/exchange.py

@@ -13,6 +13,17 @@ _CD_REF = "tests/objectives/test_contrastive_divergence_reference.py"
 _NCE_REF = "tests/objectives/test_nce_reference.py"
 _PTCD = "tests/objectives/test_cd_tempering.py"
 
+#: The lines of ``contrastive_divergence._loss`` that run the chains (unchanged by
+#: ``cd_no_stop_gradient``).
+_CD_CHAINS = (
+    "    if config.num_replicas:  # caches rebuilt under the new parameters, as init does\n"
+    "        states = jax.vmap(lambda x: init_replicas(config.kernel, x, logdensity_fn))(start)\n"
+    "    else:\n"
+    "        states = init_chains(config.kernel, logdensity_fn, start)\n"
+    "    chains, infos = run_from_states(config.kernel, logdensity_fn, states,\n"
+    "                                    jax.random.split(key_mcmc, config.num_steps))\n"
+)
+
 MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------------ exact SM
     Mutant(
@@ -130,14 +141,10 @@ MUTANTS: list[Mutant] = [
         path=_CD,
         old="frozen = jax.lax.stop_gradient(params)\n"
             "    logdensity_fn = Potential.from_energy(partial(energy_fn, frozen)).logdensity_fn\n"
-            "    chains, infos = run_chains(config.kernel, logdensity_fn, start,\n"
-            "                               jax.random.split(key_mcmc, config.num_steps))\n"
-            "    negatives = jax.lax.stop_gradient(chains.position)",
+            + _CD_CHAINS + "    negatives = jax.lax.stop_gradient(chains.position)",
         new="frozen = params\n"
             "    logdensity_fn = Potential.from_energy(partial(energy_fn, frozen)).logdensity_fn\n"
-            "    chains, infos = run_chains(config.kernel, logdensity_fn, start,\n"
-            "                               jax.random.split(key_mcmc, config.num_steps))\n"
-            "    negatives = chains.position",
+            + _CD_CHAINS + "    negatives = chains.position",
         why="CD: no stop_gradient on the negatives: the gradient flows through the chains",
         tests=(_CD_REF,),
     ),
