@@ -12,6 +12,8 @@ _SCALE = f"{_MATHS}::test_scale_adaptation_equals_robbins_monro"
 _REPLAY = f"{_MATHS}::test_sample_warmup_replays_through_the_reference"
 _MALA = f"{_MATHS}::test_mala_reaches_its_target_acceptance_after_warmup"
 _USES_MASS = f"{_MATHS}::test_hmc_samples_with_the_adapted_mass_matrix"
+_PT_MASS = ("tests/adaptation/test_tempering_warmup.py::"
+            "test_replica_mass_matrices_follow_the_temperature")
 
 MUTANTS: list[Mutant] = [
     # ---------------------------------------------------------------- Stan's schedule
@@ -160,5 +162,24 @@ MUTANTS: list[Mutant] = [
         new="return RobbinsMonroState(jnp.asarray(scale, flat.dtype),",
         why="log scale initialised with the scale itself",
         tests=(_SCALE,),
+    ),
+    # ---------------------------------------------------------------- tempering
+    Mutant(
+        name="adaptation.tempering_mass_not_applied",
+        path="ebm_ppl/adaptation/tempering.py",
+        old="            base = base.replace(inverse_mass_matrix=mass.inverse_mass_matrix)",
+        new="            base = base",
+        why="parallel tempering: the replicas' mass matrices are estimated but never used",
+        tests=(_PT_MASS,),
+    ),
+    Mutant(
+        name="adaptation.tempering_mass_one_for_all",
+        path="ebm_ppl/adaptation/tempering.py",
+        old="            flat = jax.vmap(lambda x: ravel_pytree(x)[0])(position)",
+        new="            flat = jax.vmap(lambda x: ravel_pytree(x)[0])(position)[:1] + 0 * "
+            "jax.vmap(lambda x: ravel_pytree(x)[0])(position)",
+        why="parallel tempering: every replica's matrix estimated from the cold replica's "
+            "draws",
+        tests=(_PT_MASS,),
     ),
 ]
