@@ -71,8 +71,12 @@ def init_chains_and_kernels(
 
 
 def step_size_stat(kernels: Kernel, num_chains: int) -> Array:
-    """Per-chain step size (random-walk scale for MH, NaN when the kernel has none)."""
+    """Per-chain step size (random-walk scale for MH; the cold replica's for parallel
+    tempering, whose base kernel has one per replica; NaN when the kernel has none)."""
     step_size = kernels.step_size
+    base = kernels.parameters.get("kernel")
+    if step_size is None and isinstance(base, Kernel) and base.step_size is not None:
+        step_size = base.step_size[:, 0]
     if step_size is None:
         return jnp.full((num_chains,), jnp.nan)
     return step_size

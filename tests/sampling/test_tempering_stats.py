@@ -45,3 +45,6 @@ def test_second_call_compiles_nothing():
         idata = run(1, jnp.ones(2), 70, 12.0)
     assert compiled == []
     assert idata.posterior["x"].shape == (2, 70, 2)
+    # the cold replica's step size, as ArviZ's step_size (not NaN)
+    step = idata.sample_stats["step_size"].values
+    assert np.all(np.isfinite(step)) and np.all(step > 0) and np.all(step < 5)
