@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(f"load average (1 min) {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; "
           f"{args.chains} chains x {args.steps} draws after {args.warmup} warm-up steps")
-    print("| target | sampler | weights (truth) | max error | min ESS | ESS / 1000 grads | s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| target | sampler | weights (truth) | max error | gradients | min ESS | "
+          "ESS / 1000 grads | s |")
+    print("|---|---|---|---|---|---|---|---|")
     for target, (means, weights, sd) in TARGETS.items():
         pot = ebm_ppl.Potential.from_energy(_mixture(means, weights, sd),
                                             example=jnp.zeros(means.shape[1]))
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
             grads = _gradients(name, idata, args.steps, args.warmup, args.chains)
             print(f"| {target} | {name} | {np.round(found.weights, 3).tolist()} "
                   f"({weights.tolist()}) | {np.max(np.abs(found.weights - weights)):.3f} | "
-                  f"{ess:.0f} | {1000 * ess / grads:.3f} | {seconds:.1f} |", flush=True)
+                  f"{grads:,.0f} | {ess:.0f} | {1000 * ess / grads:.3f} | {seconds:.1f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":
