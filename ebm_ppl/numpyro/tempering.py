@@ -10,6 +10,7 @@ fields of the state (:class:`ParallelTemperingKernelState`), with the names
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -214,7 +215,7 @@ class ParallelTempering(EBMKernel):
         elif is_traced(target):  # enters as a shift of the statistics (_warmup_stats)
             self._warmup = default
         else:
-            self._warmup = adaptation.tempering(float(target))
+            self._warmup = dataclasses.replace(default, target_acceptance_rate=float(target))
         self._target_accept_prob = target
 
     @property

@@ -266,3 +266,19 @@ def test_model_and_init_errors():
     assert "warmup='none'" in repr(ParallelTempering(kernels.mala(0.1), mixture_prior,
                                                      max_temperature=10.0, adapt=False))
     assert "warmup='tempering'" in repr(pt)
+
+
+def test_hmc_replicas_get_their_own_mass_matrices():
+    """Over HMC (whose own warm-up is window adaptation) each replica's diagonal inverse
+    mass matrix is estimated: about sd^2 / beta_k per coordinate (within a factor 2)."""
+    scales = jnp.array([1.0, 4.0])
+    pt = ParallelTempering(kernels.hmc(0.3, 5), potential_fn=lambda z: 0.5 * jnp.sum(
+        (z / scales) ** 2), num_temperatures=3, max_temperature=4.0)
+    mcmc = MCMC(pt, num_warmup=400, num_samples=10, progress_bar=False)
+    mcmc.run(jax.random.key(3), init_params=jnp.zeros(2))
+    kernel = mcmc.last_state.adapt_state.kernel
+    imm = np.asarray(kernel.parameters["kernel"].parameters["inverse_mass_matrix"])
+    betas = np.asarray(kernel.parameters["betas"])
+    assert imm.shape == (3, 2)
+    ratio = imm * betas[:, None] / np.asarray(scales) ** 2
+    assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio

@@ -133,8 +133,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="adaptation.driver_feeds_old_position",
         path="ebm_ppl/sampling/driver.py",
-        old='kernels, warmup_states, new_states.position, stats["acceptance_rate"]',
-        new='kernels, warmup_states, states.position, stats["acceptance_rate"]',
+        old='kernels, warmup_states, warmup.observe(new_states), stats["acceptance_rate"]',
+        new='kernels, warmup_states, warmup.observe(states), stats["acceptance_rate"]',
         why="Welford estimate fed the position before the transition (lagged window)",
         tests=(_REPLAY,),
     ),
