@@ -17,6 +17,15 @@ Checks (all on the kept draws):
   to :data:`MIN_RHAT_CHAINS` (8), when that would rank more than :data:`MAX_RHAT_VALUES`
   values: :func:`rhat_chains`), with at least 2 chains of at least :data:`MIN_DRAWS_RHAT`
   draws (shorter runs give an :math:`\hat R` too noisy to judge);
+* **parallel tempering** (runs whose ``sample_stats`` have ``swap_acceptance`` and
+  ``round_trips``) — a neighbour pair whose swaps were accepted in under
+  :data:`MIN_SWAP_ACCEPTANCE` (1 %) of at least :data:`MIN_SWAP_PROPOSALS` proposals (a
+  gap in the ladder that replicas cannot cross), and chains where no replica completed a
+  round trip coldest → hottest → coldest over at least :data:`MIN_DRAWS_PER_TEMPERATURE`
+  (20) kept draws per temperature (about five times the :math:`\approx 4K` steps a
+  round trip takes on a ladder with swap rates near 0.5): in both cases what the hot
+  replicas explore does not reach the cold chain, which may keep the mass of the mode
+  it started in;
 * **short window warm-up** — :func:`warn_short_warmup`: window adaptation with fewer
   than :data:`~ebm_ppl.adaptation.MIN_WINDOW_WARMUP` (150) warm-up steps, Stan's
   75 + 25 + 50 default windows (shorter warm-ups squeeze the windows, and under 20
@@ -47,7 +56,10 @@ __all__ = [
     "MAX_RHAT_VALUES",
     "MIN_RHAT_CHAINS",
     "MIN_DRAWS_RHAT",
+    "MIN_DRAWS_PER_TEMPERATURE",
     "MIN_DRAWS_STUCK",
+    "MIN_SWAP_ACCEPTANCE",
+    "MIN_SWAP_PROPOSALS",
     "rank_rhat",
     "rhat_chains",
     "run_problems",
@@ -77,6 +89,13 @@ MAX_RHAT_CHAINS = 64
 MAX_RHAT_VALUES = 2**17
 #: Fewest chains the R-hat check uses when there are that many.
 MIN_RHAT_CHAINS = 8
+#: Smallest tolerated mean swap acceptance of a neighbour pair of a tempering ladder
+#: (an adapted ladder equalises the rates, typically at 0.2 – 0.8).
+MIN_SWAP_ACCEPTANCE = 0.01
+#: Fewest recorded swap proposals of a pair (over all chains) for that check.
+MIN_SWAP_PROPOSALS = 100
+#: Fewest kept draws per temperature for the round-trip check.
+MIN_DRAWS_PER_TEMPERATURE = 20
 
 
 def rhat_chains(num_draws: int, num_elements: int) -> int:
@@ -290,6 +309,47 @@ def run_problems(posterior: Mapping[str, Any], sample_stats: Mapping[str, Any]) 
         message = _rhat_problem(variables)
         if message is not None:
             problems.append(message)
+    if "swap_acceptance" in sample_stats and "round_trips" in sample_stats:
+        problems.extend(_tempering_problems(sample_stats))
+    return problems
+
+
+def _tempering_problems(sample_stats: Mapping[str, Any]) -> list[str]:
+    """Messages for a ladder gap and for chains without a round trip (parallel
+    tempering's ``swap_acceptance``: ``(chain, draw, K - 1)``, NaN where a pair was not
+    proposed; ``round_trips``: ``(chain, draw)``, cumulative)."""
+    swaps = np.asarray(sample_stats["swap_acceptance"], dtype=float)
+    trips = np.asarray(sample_stats["round_trips"])
+    num_chains, num_draws = trips.shape[:2]
+    num_temperatures = swaps.shape[-1] + 1
+    problems = []
+    proposals = np.isfinite(swaps).reshape(-1, swaps.shape[-1]).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        rates = np.nansum(swaps.reshape(-1, swaps.shape[-1]), axis=0) / proposals
+    gaps = [i for i in range(num_temperatures - 1)
+            if proposals[i] >= MIN_SWAP_PROPOSALS and rates[i] < MIN_SWAP_ACCEPTANCE]
+    if gaps:
+        worst = min(gaps, key=lambda i: rates[i])
+        problems.append(
+            f"parallel tempering: swaps between temperatures {worst} and {worst + 1} of "
+            f"the ladder (0 = coldest) were accepted in {100 * rates[worst]:.2g} % of "
+            f"{int(proposals[worst])} proposals (pairs under {100 * MIN_SWAP_ACCEPTANCE:g} "
+            f"%: {gaps}), a gap the replicas cannot cross, so the cold chain may keep the "
+            "mass of the mode it started in: use more temperatures (num_temperatures=...) "
+            "or a longer warm-up, which adapts the ladder towards equal swap rates"
+        )
+    if num_draws >= MIN_DRAWS_PER_TEMPERATURE * num_temperatures:
+        gained = trips[:, -1].astype(np.int64) - trips[:, 0].astype(np.int64)
+        none = np.flatnonzero(gained == 0).tolist()
+        if none:
+            problems.append(
+                f"parallel tempering: in chain(s) {none} no replica made a round trip "
+                f"coldest → hottest → coldest over the {num_draws} kept draws, so what the "
+                "hot replicas explore never reaches the cold chain, which may keep the "
+                "mass of the mode it started in: use more temperatures "
+                "(num_temperatures=...) or a longer warm-up, check sample_stats"
+                "['swap_acceptance'] for the pair that blocks, and run more draws"
+            )
     return problems
 
 

@@ -107,3 +107,73 @@ def test_ais_warns_for_a_kernel_without_metropolis_correction():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ais_log_z(GAUSSIAN, num_temps=5, num_chains=50, kernel=kernels.mala(0.1))
+
+
+def _two_modes(dim: int) -> ebm_ppl.Potential:
+    """Modes at x_0 = -6 and +6 (sd 0.5), standard normal in the other coordinates."""
+    return ebm_ppl.Potential.from_energy(
+        lambda x: -jax.scipy.special.logsumexp(-0.5 * ((x[0] - jnp.array([-6.0, 6.0])) / 0.5)
+                                               ** 2) + 0.5 * jnp.sum(x[1:] ** 2),
+        example=jnp.zeros(dim))
+
+
+def test_tempering_ladder_gap_and_no_round_trip_are_named():
+    """Two temperatures, 1 and 10^6, no warm-up (so no ladder adaptation), in 10-D: the
+    hot replica spreads over a region 1000 times wider than the modes, its swaps with the
+    cold one are accepted about 0.2 % of the time, and no replica makes a round trip.
+    Both warnings fire, naming the pair and the chains."""
+    pt = kernels.parallel_tempering(kernels.mala(0.3), num_temperatures=2,
+                                    max_temperature=1e6)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ebm_ppl.sample(_two_modes(10), pt, jnp.zeros(10).at[0].set(-6.0), num_samples=400,
+                       num_warmup=0,
+                       num_chains=2, progress=False, seed=0, check_target=False)
+    messages = _messages(record)
+    assert any("swaps between temperatures 0 and 1" in m and "pairs under 1 %: [0]" in m
+               and "num_temperatures" in m for m in messages), messages
+    assert any("chain(s) [0, 1] no replica made a round trip" in m for m in messages), messages
+
+
+@pytest.mark.slow
+def test_healthy_tempering_run_has_no_tempering_warning():
+    """An adapted ladder on the same target: swap rates well above 1 %, round trips in
+    every chain, so neither tempering warning fires (the checks can fail both ways)."""
+    pt = kernels.parallel_tempering(kernels.mala(0.3), num_temperatures=6,
+                                    max_temperature=200.0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        idata = ebm_ppl.sample(_two_modes(2), pt, jnp.array([-6.0, 0.0]), num_samples=400,
+                               num_warmup=300, num_chains=2, progress=False, seed=0,
+                               check_target=False)
+    assert not [m for m in _messages(record) if "parallel tempering" in m], _messages(record)
+    assert np.all(idata.sample_stats["round_trips"].values[:, -1]
+                  > idata.sample_stats["round_trips"].values[:, 0])
+
+
+@pytest.mark.parametrize("rate, proposals, expect", [
+    (0.009, 100, True), (0.011, 100, False), (0.0, 99, False)])
+def test_tempering_gap_threshold(rate, proposals, expect):
+    """The gap check's bounds: a pair under 1 % of at least 100 recorded proposals
+    (NaN = not proposed) is named; 1.1 %, or fewer proposals, is not."""
+    from ebm_ppl.sampling.health import run_problems
+
+    swaps = np.full((1, 200, 2), np.nan)
+    swaps[0, :proposals, 1] = rate
+    swaps[0, :, 0] = 0.5
+    stats = {"swap_acceptance": swaps, "round_trips": np.arange(200)[None]}
+    messages = run_problems({"x": np.random.default_rng(0).normal(size=(1, 200))}, stats)
+    assert any("temperatures 1 and 2" in m for m in messages) == expect, messages
+
+
+@pytest.mark.parametrize("num_draws, expect", [(60, True), (59, False)])
+def test_round_trip_check_needs_twenty_draws_per_temperature(num_draws, expect):
+    """Three temperatures: a chain without a new round trip is named from 60 kept draws;
+    a chain whose count rose is not."""
+    from ebm_ppl.sampling.health import run_problems
+
+    trips = np.zeros((2, num_draws), int)
+    trips[1, -1] = 1
+    stats = {"swap_acceptance": np.full((2, num_draws, 2), 0.5), "round_trips": trips + 3}
+    messages = run_problems({"x": np.random.default_rng(0).normal(size=(2, num_draws))}, stats)
+    assert any("chain(s) [0] no replica" in m for m in messages) == expect, messages

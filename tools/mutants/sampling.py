@@ -233,4 +233,21 @@ MUTANTS: list[Mutant] = [
         why="a 1-D array stored as chains of one draw (ArviZ: one chain of draws)",
         tests=("tests/sampling/test_sampling_fixed_cost.py::test_inference_data_is_what_from_dict_builds",),
     ),
+    # ------------------------------------------------------------------ tempering checks
+    Mutant(
+        name="sampling.tempering_gap_inverted",
+        path="ebm_ppl/sampling/health.py",
+        old="rates[i] < MIN_SWAP_ACCEPTANCE]",
+        new="rates[i] > MIN_SWAP_ACCEPTANCE]",
+        why="the ladder-gap warning names the pairs that do swap",
+        tests=("tests/sampling/test_run_warnings.py",),
+    ),
+    Mutant(
+        name="sampling.round_trips_counted_from_the_start",
+        path="ebm_ppl/sampling/health.py",
+        old="gained = trips[:, -1].astype(np.int64) - trips[:, 0].astype(np.int64)",
+        new="gained = trips[:, -1].astype(np.int64)",
+        why="round trips of the warm-up count as trips of the kept draws",
+        tests=("tests/sampling/test_run_warnings.py",),
+    ),
 ]
