@@ -442,6 +442,7 @@ def test_mixture_study_deo_beats_seo_and_ladder_adaptation_equalises():
     assert spreads[-1] < spreads[0] / 2, spreads
 
 
+@pytest.mark.slow
 def test_ten_dimensional_two_modes_from_the_light_mode():
     """The issue's >= 10-D goal: two Gaussians at -4 e_1 and +4 e_1 in 10-D (sd 0.5, a
     32-nat barrier), weights 0.3 / 0.7, every chain started in the light mode; parallel

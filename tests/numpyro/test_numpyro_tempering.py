@@ -67,6 +67,7 @@ def mean_and_mcse(x):
 
 
 # ---------------------------------------------------------------- multimodal prior
+@pytest.mark.slow
 def test_mixture_prior_from_the_light_mode():
     """One run (a compilation is most of the cost) for three groups of checks."""
     pt = ParallelTempering(kernels.mala(0.1), mixture_prior, num_temperatures=NUM_TEMPERATURES,
@@ -166,6 +167,7 @@ def closed_form_posterior():
     return weights, means
 
 
+@pytest.mark.slow
 def test_energy_prior_with_likelihood_matches_the_closed_form_posterior():
     weights, means = closed_form_posterior()
     pt = ParallelTempering(kernels.mala(0.1), energy_prior_model, num_temperatures=5,

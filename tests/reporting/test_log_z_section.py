@@ -21,6 +21,7 @@ def test_table_has_both_estimates_and_their_difference():
         log_z_table([1.0])
 
 
+@pytest.mark.slow
 def test_report_shows_ais_beside_smc(tmp_path):
     pot = ebm_ppl.Potential.from_energy(lambda x: 0.5 * jnp.sum(x**2), example=jnp.zeros(2))
     ais = ebm_ppl.diagnostics.ais_log_z(pot, num_temps=20, num_chains=64, seed=0)
