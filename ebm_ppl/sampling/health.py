@@ -320,12 +320,13 @@ def _tempering_problems(sample_stats: Mapping[str, Any]) -> list[str]:
     proposed; ``round_trips``: ``(chain, draw)``, cumulative)."""
     swaps = np.asarray(sample_stats["swap_acceptance"], dtype=float)
     trips = np.asarray(sample_stats["round_trips"])
-    num_chains, num_draws = trips.shape[:2]
+    num_draws = trips.shape[1]
     num_temperatures = swaps.shape[-1] + 1
     problems = []
-    proposals = np.isfinite(swaps).reshape(-1, swaps.shape[-1]).sum(axis=0)
+    per_pair = swaps.reshape(-1, num_temperatures - 1)
+    proposals = np.isfinite(per_pair).sum(axis=0)
     with np.errstate(invalid="ignore"):
-        rates = np.nansum(swaps.reshape(-1, swaps.shape[-1]), axis=0) / proposals
+        rates = np.nansum(per_pair, axis=0) / proposals
     gaps = [i for i in range(num_temperatures - 1)
             if proposals[i] >= MIN_SWAP_PROPOSALS and rates[i] < MIN_SWAP_ACCEPTANCE]
     if gaps:
